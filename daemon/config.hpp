@@ -1,0 +1,40 @@
+// The daemon's configuration file (JSON), e.g.
+//   {"devices": [{"backend": "sysfs", "address": "0000:0d:00.0"},
+//                {"backend": "vfio", "address": "0000:0e:00.0"},
+//                {"backend": "emulated", "name": "emu0", "serial": 4660}],
+//    "discover": true}
+// Unknown keys are refused with the key named, so a typo never silently changes behaviour.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "cxl/emu/device_description.hpp"
+
+namespace cxlmgr::daemon {
+
+enum class Backend { Sysfs, Vfio, Emulated };
+
+std::string_view backend_name(Backend backend);
+
+struct DeviceSpec {
+    Backend backend = Backend::Emulated;
+    std::string address;                   // sysfs and vfio: "DDDD:BB:DD.F"
+    emu::DeviceDescription emulated;       // emulated only
+};
+
+struct DaemonConfig {
+    std::vector<DeviceSpec> devices;
+    bool discover = false;  // add every CXL memory device libpci finds (sysfs backend)
+};
+
+Result<DaemonConfig> parse_config(const nlohmann::json& json);
+Result<DaemonConfig> load_config(const std::filesystem::path& path);
+
+// Adds `count` default emulated devices named emu0, emu1, ... (skipping names already used).
+void add_default_emulated_devices(DaemonConfig& config, unsigned count);
+
+}  // namespace cxlmgr::daemon

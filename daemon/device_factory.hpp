@@ -1,0 +1,20 @@
+// Opens a configured device through its backend.
+#pragma once
+
+#include <memory>
+
+#include "common/result.hpp"
+#include "cxl/emu/type3_device.hpp"
+#include "daemon/config.hpp"
+#include "pci/pci_device.hpp"
+
+namespace cxlmgr::daemon {
+
+struct OpenedDevice {
+    std::unique_ptr<pci::PciDevice> device;
+    std::shared_ptr<emu::Type3Device> emulator;  // set for emulated devices only
+};
+
+Result<OpenedDevice> open_device(const DeviceSpec& spec);
+
+}  // namespace cxlmgr::daemon

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what cxlmgr needs to build, test and run its demo, from Debian 12's archive.
+# Idempotent: packages already present are not touched, and apt is not called at all when
+# nothing is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libpci-dev pciutils nlohmann-json3-dev
+  libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dbus dbus-daemon
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+    exit 1
+  fi
+fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

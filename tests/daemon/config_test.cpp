@@ -1,0 +1,100 @@
+#include "daemon/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/device_factory.hpp"
+
+namespace cxlmgr::daemon {
+namespace {
+
+using nlohmann::json;
+
+TEST(Config, ParsesEveryBackend) {
+    auto config = parse_config(json::parse(R"({
+        "devices": [
+            {"backend": "sysfs", "address": "0000:0d:00.0"},
+            {"backend": "vfio", "address": "0000:0e:00.0"},
+            {"backend": "emulated", "name": "lab", "serial": 7, "payload_size": 512}
+        ],
+        "discover": true
+    })"));
+    ASSERT_TRUE(config.ok()) << config.error().describe();
+    ASSERT_EQ(config->devices.size(), 3u);
+    EXPECT_EQ(config->devices[0].backend, Backend::Sysfs);
+    EXPECT_EQ(config->devices[0].address, "0000:0d:00.0");
+    EXPECT_EQ(config->devices[1].backend, Backend::Vfio);
+    EXPECT_EQ(config->devices[2].emulated.name, "lab");
+    EXPECT_EQ(config->devices[2].emulated.payload_size, 512u);
+    EXPECT_TRUE(config->discover);
+}
+
+TEST(Config, ErrorsNameTheProblem) {
+    struct Case {
+        const char* json;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {R"([])", "JSON object"},
+        {R"({"devcies": []})", "devcies"},
+        {R"({"devices": {}})", "must be an array"},
+        {R"({"devices": [{"address": "0000:0d:00.0"}]})", "devices[0]"},
+        {R"({"devices": [{"backend": "pcie"}]})", "unknown backend \"pcie\""},
+        {R"({"devices": [{"backend": "sysfs"}]})", "needs \"address\""},
+        {R"({"devices": [{"backend": "sysfs", "address": "0000:0d:00.0", "serial": 1}]})",
+         "unknown key \"serial\""},
+        {R"({"devices": [{"backend": "emulated", "payload_size": 100}]})", "payload_size"},
+        {R"({"devices": [{"backend": "emulated", "name": "a"}, {"backend": "emulated", "name": "a"}]})",
+         "listed twice"},
+        {R"({"discover": "yes"})", "discover"},
+    };
+    for (const auto& c : cases) {
+        auto r = parse_config(json::parse(c.json));
+        ASSERT_FALSE(r.ok()) << c.json;
+        EXPECT_EQ(r.error().code, Errc::InvalidArgument) << c.json;
+        EXPECT_NE(r.error().message.find(c.expected), std::string::npos)
+            << c.json << " -> " << r.error().message;
+    }
+}
+
+TEST(Config, LoadReportsMissingAndMalformedFiles) {
+    auto missing = load_config("/nonexistent/cxlmgrd.json");
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, Errc::NotFound);
+
+    auto path = std::filesystem::temp_directory_path() / ("cxlmgr-config-" + std::to_string(getpid()));
+    std::ofstream(path) << "{\"devices\": [ // comments are allowed\n]}";
+    EXPECT_TRUE(load_config(path).ok());
+    std::ofstream(path) << "{\"devices\": [";
+    auto broken = load_config(path);
+    ASSERT_FALSE(broken.ok());
+    EXPECT_NE(broken.error().message.find("not valid JSON"), std::string::npos);
+    std::filesystem::remove(path);
+}
+
+TEST(Config, DefaultEmulatedDevicesGetFreeNames) {
+    auto config = parse_config(json::parse(R"({"devices": [{"backend": "emulated", "name": "emu1"}]})"));
+    ASSERT_TRUE(config.ok());
+    add_default_emulated_devices(*config, 3);
+    ASSERT_EQ(config->devices.size(), 4u);
+    EXPECT_EQ(config->devices[1].emulated.name, "emu0");
+    EXPECT_EQ(config->devices[2].emulated.name, "emu2");
+    EXPECT_EQ(config->devices[3].emulated.name, "emu3");
+    EXPECT_NE(config->devices[1].emulated.serial, config->devices[2].emulated.serial);
+}
+
+TEST(DeviceFactory, OpensEmulatedDevices) {
+    DaemonConfig config;
+    add_default_emulated_devices(config, 1);
+    auto opened = open_device(config.devices[0]);
+    ASSERT_TRUE(opened.ok()) << opened.error().describe();
+    EXPECT_EQ(opened->device->backend(), "emulated");
+    EXPECT_EQ(opened->device->name(), "emu0");
+    ASSERT_NE(opened->emulator, nullptr);
+}
+
+}  // namespace
+}  // namespace cxlmgr::daemon
