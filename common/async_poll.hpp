@@ -29,7 +29,7 @@ using PollCheck = std::function<Result<bool>()>;
 using PollDone = std::function<void(Status)>;
 
 void async_poll(const boost::asio::any_io_executor& executor, Backoff backoff,
-                std::chrono::steady_clock::time_point deadline, CancelToken cancel,
-                PollCheck check, PollDone done);
+                std::chrono::steady_clock::time_point deadline, CancelToken cancel, PollCheck check,
+                PollDone done);
 
 }  // namespace cxlmgr

@@ -15,36 +15,56 @@ std::mutex g_write_mutex;
 
 const char* level_tag(Level level) {
     switch (level) {
-        case Level::Debug: return "debug";
-        case Level::Info: return "info";
-        case Level::Warning: return "warning";
-        case Level::Error: return "error";
+        case Level::Debug:
+            return "debug";
+        case Level::Info:
+            return "info";
+        case Level::Warning:
+            return "warning";
+        case Level::Error:
+            return "error";
     }
     return "?";
 }
 
 int syslog_priority(Level level) {
     switch (level) {
-        case Level::Debug: return 7;
-        case Level::Info: return 6;
-        case Level::Warning: return 4;
-        case Level::Error: return 3;
+        case Level::Debug:
+            return 7;
+        case Level::Info:
+            return 6;
+        case Level::Warning:
+            return 4;
+        case Level::Error:
+            return 3;
     }
     return 6;
 }
 
 }  // namespace
 
-void set_level(Level level) { g_level.store(static_cast<int>(level)); }
-Level level() { return static_cast<Level>(g_level.load()); }
-void set_journal_prefixes(bool enabled) { g_journal.store(enabled); }
-bool enabled(Level lvl) { return static_cast<int>(lvl) >= g_level.load(std::memory_order_relaxed); }
+void set_level(Level level) {
+    g_level.store(static_cast<int>(level));
+}
+Level level() {
+    return static_cast<Level>(g_level.load());
+}
+void set_journal_prefixes(bool enabled) {
+    g_journal.store(enabled);
+}
+bool enabled(Level lvl) {
+    return static_cast<int>(lvl) >= g_level.load(std::memory_order_relaxed);
+}
 
 Result<Level> parse_level(std::string_view name) {
-    if (name == "debug") return Level::Debug;
-    if (name == "info") return Level::Info;
-    if (name == "warning" || name == "warn") return Level::Warning;
-    if (name == "error") return Level::Error;
+    if (name == "debug")
+        return Level::Debug;
+    if (name == "info")
+        return Level::Info;
+    if (name == "warning" || name == "warn")
+        return Level::Warning;
+    if (name == "error")
+        return Level::Error;
     return Error(Errc::InvalidArgument,
                  "unknown log level '" + std::string(name) + "' (use debug, info, warning, error)");
 }
@@ -59,7 +79,8 @@ void write(Level lvl, std::string_view message) {
     auto now = std::chrono::system_clock::now();
     std::time_t secs = std::chrono::system_clock::to_time_t(now);
     auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char stamp[32];

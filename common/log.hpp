@@ -32,12 +32,20 @@ void emit(Level lvl, const Args&... args) {
 }
 
 template <typename... Args>
-void debug(const Args&... args) { emit(Level::Debug, args...); }
+void debug(const Args&... args) {
+    emit(Level::Debug, args...);
+}
 template <typename... Args>
-void info(const Args&... args) { emit(Level::Info, args...); }
+void info(const Args&... args) {
+    emit(Level::Info, args...);
+}
 template <typename... Args>
-void warning(const Args&... args) { emit(Level::Warning, args...); }
+void warning(const Args&... args) {
+    emit(Level::Warning, args...);
+}
 template <typename... Args>
-void error(const Args&... args) { emit(Level::Error, args...); }
+void error(const Args&... args) {
+    emit(Level::Error, args...);
+}
 
 }  // namespace cxlmgr::log

@@ -4,18 +4,30 @@ namespace cxlmgr {
 
 std::string_view errc_name(Errc code) {
     switch (code) {
-        case Errc::InvalidArgument: return "InvalidArgument";
-        case Errc::NotFound: return "NotFound";
-        case Errc::Busy: return "Busy";
-        case Errc::PermissionDenied: return "PermissionDenied";
-        case Errc::DeviceError: return "DeviceError";
-        case Errc::Timeout: return "Timeout";
-        case Errc::Cancelled: return "Cancelled";
-        case Errc::Unsupported: return "Unsupported";
-        case Errc::DeviceGone: return "DeviceGone";
-        case Errc::NotCancellable: return "NotCancellable";
-        case Errc::IoError: return "IoError";
-        case Errc::Internal: return "Internal";
+        case Errc::InvalidArgument:
+            return "InvalidArgument";
+        case Errc::NotFound:
+            return "NotFound";
+        case Errc::Busy:
+            return "Busy";
+        case Errc::PermissionDenied:
+            return "PermissionDenied";
+        case Errc::DeviceError:
+            return "DeviceError";
+        case Errc::Timeout:
+            return "Timeout";
+        case Errc::Cancelled:
+            return "Cancelled";
+        case Errc::Unsupported:
+            return "Unsupported";
+        case Errc::DeviceGone:
+            return "DeviceGone";
+        case Errc::NotCancellable:
+            return "NotCancellable";
+        case Errc::IoError:
+            return "IoError";
+        case Errc::Internal:
+            return "Internal";
     }
     return "Unknown";
 }

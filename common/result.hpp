@@ -55,8 +55,8 @@ template <typename T>
 class [[nodiscard]] Result {
     static_assert(!std::is_same_v<std::decay_t<T>, Error>, "Result<Error> is meaningless");
 
-public:
-    Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  public:
+    Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
     Result(Error error) : storage_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
     [[nodiscard]] bool ok() const { return storage_.index() == 0; }
@@ -76,13 +76,13 @@ public:
 
     T value_or(T fallback) const { return ok() ? value() : std::move(fallback); }
 
-private:
+  private:
     std::variant<T, Error> storage_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)) {}  // NOLINT
 
@@ -91,33 +91,36 @@ public:
     const Error& error() const& { return *error_; }
     Error&& error() && { return std::move(*error_); }
 
-private:
+  private:
     std::optional<Error> error_;
 };
 
 using Status = Result<void>;
 
-inline Status ok_status() { return {}; }
+inline Status ok_status() {
+    return {};
+}
 
 }  // namespace cxlmgr
 
 // Propagates the error of an expression returning Result<T>; otherwise yields nothing.
-#define CXLMGR_CHECK(expr)                                       \
-    do {                                                         \
-        auto cxlmgr_check_result_ = (expr);                      \
-        if (!cxlmgr_check_result_.ok()) {                        \
-            return std::move(cxlmgr_check_result_).error();      \
-        }                                                        \
+#define CXLMGR_CHECK(expr)                                  \
+    do {                                                    \
+        auto cxlmgr_check_result_ = (expr);                 \
+        if (!cxlmgr_check_result_.ok()) {                   \
+            return std::move(cxlmgr_check_result_).error(); \
+        }                                                   \
     } while (false)
 
 #define CXLMGR_CONCAT_INNER_(a, b) a##b
 #define CXLMGR_CONCAT_(a, b) CXLMGR_CONCAT_INNER_(a, b)
 
 // `CXLMGR_ASSIGN(auto v, cs.read32(0));` declares v from the value or returns the error.
-#define CXLMGR_ASSIGN(decl, expr) CXLMGR_ASSIGN_IMPL_(CXLMGR_CONCAT_(cxlmgr_r_, __LINE__), decl, expr)
-#define CXLMGR_ASSIGN_IMPL_(tmp, decl, expr)   \
-    auto tmp = (expr);                         \
-    if (!tmp.ok()) {                           \
-        return std::move(tmp).error();         \
-    }                                          \
+#define CXLMGR_ASSIGN(decl, expr) \
+    CXLMGR_ASSIGN_IMPL_(CXLMGR_CONCAT_(cxlmgr_r_, __LINE__), decl, expr)
+#define CXLMGR_ASSIGN_IMPL_(tmp, decl, expr) \
+    auto tmp = (expr);                       \
+    if (!tmp.ok()) {                         \
+        return std::move(tmp).error();       \
+    }                                        \
     decl = std::move(tmp).value()

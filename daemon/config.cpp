@@ -57,9 +57,12 @@ std::string device_key(const DeviceSpec& spec) {
 
 std::string_view backend_name(Backend backend) {
     switch (backend) {
-        case Backend::Sysfs: return "sysfs";
-        case Backend::Vfio: return "vfio";
-        case Backend::Emulated: return "emulated";
+        case Backend::Sysfs:
+            return "sysfs";
+        case Backend::Vfio:
+            return "vfio";
+        case Backend::Emulated:
+            return "emulated";
     }
     return "?";
 }
@@ -103,7 +106,8 @@ Result<DaemonConfig> load_config(const std::filesystem::path& path) {
     }
     json j = json::parse(in, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
     if (j.is_discarded()) {
-        return Error(Errc::InvalidArgument, "configuration file " + path.string() + " is not valid JSON");
+        return Error(Errc::InvalidArgument,
+                     "configuration file " + path.string() + " is not valid JSON");
     }
     auto config = parse_config(j);
     if (!config.ok()) {

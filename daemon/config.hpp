@@ -22,8 +22,8 @@ std::string_view backend_name(Backend backend);
 
 struct DeviceSpec {
     Backend backend = Backend::Emulated;
-    std::string address;                   // sysfs and vfio: "DDDD:BB:DD.F"
-    emu::DeviceDescription emulated;       // emulated only
+    std::string address;              // sysfs and vfio: "DDDD:BB:DD.F"
+    emu::DeviceDescription emulated;  // emulated only
 };
 
 struct DaemonConfig {

@@ -55,7 +55,9 @@ Result<Options> parse_options(int argc, char** argv) {
     int c = 0;
     while ((c = getopt_long(argc, argv, "", long_options, nullptr)) != -1) {
         switch (c) {
-            case kConfig: opts.config_path = optarg; break;
+            case kConfig:
+                opts.config_path = optarg;
+                break;
             case kEmulate: {
                 char* end = nullptr;
                 unsigned long n = std::strtoul(optarg, &end, 10);
@@ -65,22 +67,31 @@ Result<Options> parse_options(int argc, char** argv) {
                 opts.emulate = static_cast<unsigned>(n);
                 break;
             }
-            case kProbe: opts.probe = true; break;
-            case kDump: opts.dump_config = optarg; break;
+            case kProbe:
+                opts.probe = true;
+                break;
+            case kDump:
+                opts.dump_config = optarg;
+                break;
             case kLogLevel: {
                 CXLMGR_ASSIGN(auto level, log::parse_level(optarg));
                 log::set_level(level);
                 break;
             }
-            case kHelp: usage(std::cout); std::exit(0);
-            case kVersion: std::cout << "cxlmgrd " << CXLMGR_VERSION << "\n"; std::exit(0);
+            case kHelp:
+                usage(std::cout);
+                std::exit(0);
+            case kVersion:
+                std::cout << "cxlmgrd " << CXLMGR_VERSION << "\n";
+                std::exit(0);
             default:
-                return Error(Errc::InvalidArgument,
-                             std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
+                return Error(Errc::InvalidArgument, std::string("unknown or incomplete option '") +
+                                                        argv[optind - 1] + "'");
         }
     }
     if (optind < argc) {
-        return Error(Errc::InvalidArgument, std::string("unexpected argument '") + argv[optind] + "'");
+        return Error(Errc::InvalidArgument,
+                     std::string("unexpected argument '") + argv[optind] + "'");
     }
     return opts;
 }
@@ -104,7 +115,8 @@ int run(const Options& opts) {
     bool dumped = false;
     for (const auto& spec : config.devices) {
         auto opened = daemon::open_device(spec);
-        std::string name = spec.backend == daemon::Backend::Emulated ? spec.emulated.name : spec.address;
+        std::string name =
+            spec.backend == daemon::Backend::Emulated ? spec.emulated.name : spec.address;
         if (!opened.ok()) {
             log::error(name, ": ", opened.error().message);
             status = 1;

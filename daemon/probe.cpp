@@ -17,52 +17,83 @@ std::string hex(uint64_t v, int width = 0) {
 
 const char* capability_name(uint8_t id) {
     switch (id) {
-        case 0x01: return "Power Management";
-        case 0x05: return "MSI";
-        case 0x09: return "Vendor Specific";
-        case 0x10: return "PCI Express";
-        case 0x11: return "MSI-X";
-        default: return "unknown";
+        case 0x01:
+            return "Power Management";
+        case 0x05:
+            return "MSI";
+        case 0x09:
+            return "Vendor Specific";
+        case 0x10:
+            return "PCI Express";
+        case 0x11:
+            return "MSI-X";
+        default:
+            return "unknown";
     }
 }
 
 const char* ext_capability_name(uint16_t id) {
     switch (id) {
-        case 0x0001: return "Advanced Error Reporting";
-        case 0x0003: return "Device Serial Number";
-        case 0x000B: return "Vendor-Specific";
-        case 0x0010: return "SR-IOV";
-        case 0x0019: return "Secondary PCI Express";
-        case 0x0023: return "Designated Vendor-Specific";
-        case 0x0025: return "Data Link Feature";
-        case 0x002E: return "Data Object Exchange";
-        default: return "unknown";
+        case 0x0001:
+            return "Advanced Error Reporting";
+        case 0x0003:
+            return "Device Serial Number";
+        case 0x000B:
+            return "Vendor-Specific";
+        case 0x0010:
+            return "SR-IOV";
+        case 0x0019:
+            return "Secondary PCI Express";
+        case 0x0023:
+            return "Designated Vendor-Specific";
+        case 0x0025:
+            return "Data Link Feature";
+        case 0x002E:
+            return "Data Object Exchange";
+        default:
+            return "unknown";
     }
 }
 
 const char* cxl_dvsec_name(uint16_t id) {
     switch (id) {
-        case 0x0000: return "CXL Device";
-        case 0x0002: return "Non-CXL Function Map";
-        case 0x0003: return "CXL Port Extensions";
-        case 0x0004: return "GPF (port)";
-        case 0x0005: return "GPF (device)";
-        case 0x0007: return "Flex Bus Port";
-        case 0x0008: return "Register Locator";
-        case 0x0009: return "MLD";
-        default: return "unknown";
+        case 0x0000:
+            return "CXL Device";
+        case 0x0002:
+            return "Non-CXL Function Map";
+        case 0x0003:
+            return "CXL Port Extensions";
+        case 0x0004:
+            return "GPF (port)";
+        case 0x0005:
+            return "GPF (device)";
+        case 0x0007:
+            return "Flex Bus Port";
+        case 0x0008:
+            return "Register Locator";
+        case 0x0009:
+            return "MLD";
+        default:
+            return "unknown";
     }
 }
 
 const char* register_block_name(unsigned id) {
     switch (id) {
-        case 0: return "empty";
-        case 1: return "component registers";
-        case 2: return "BAR virtualization ACL";
-        case 3: return "CXL memory device registers";
-        case 4: return "CPMU";
-        case 0xFF: return "vendor specific";
-        default: return "reserved";
+        case 0:
+            return "empty";
+        case 1:
+            return "component registers";
+        case 2:
+            return "BAR virtualization ACL";
+        case 3:
+            return "CXL memory device registers";
+        case 4:
+            return "CPMU";
+        case 0xFF:
+            return "vendor specific";
+        default:
+            return "reserved";
     }
 }
 

@@ -15,7 +15,9 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-Error malformed(const std::string& what) { return Error(Errc::DeviceError, what); }
+Error malformed(const std::string& what) {
+    return Error(Errc::DeviceError, what);
+}
 
 Error gone(uint32_t offset) {
     return Error(Errc::DeviceGone,

@@ -64,12 +64,23 @@ Result<DeviceDescription> parse_device_description(const json& j) {
     if (!j.is_object()) {
         return Error(Errc::InvalidArgument, "emulated device description must be a JSON object");
     }
-    static const std::set<std::string> kKnown = {
-        "backend",           "name",          "vendor_id",           "device_id",
-        "subsystem_vendor_id", "subsystem_id", "revision",           "serial",
-        "payload_size",      "volatile_capacity", "persistent_capacity", "lsa_size",
-        "fw_revision",       "cdat",          "firmware",            "events",
-        "timing"};
+    static const std::set<std::string> kKnown = {"backend",
+                                                 "name",
+                                                 "vendor_id",
+                                                 "device_id",
+                                                 "subsystem_vendor_id",
+                                                 "subsystem_id",
+                                                 "revision",
+                                                 "serial",
+                                                 "payload_size",
+                                                 "volatile_capacity",
+                                                 "persistent_capacity",
+                                                 "lsa_size",
+                                                 "fw_revision",
+                                                 "cdat",
+                                                 "firmware",
+                                                 "events",
+                                                 "timing"};
     for (const auto& [key, value] : j.items()) {
         if (kKnown.count(key) == 0) {
             return bad(key, "is not a known key");

@@ -36,7 +36,9 @@ struct DeviceDescription {
     nlohmann::json events = nlohmann::json::object();    // parsed by the mailbox model
     nlohmann::json timing = nlohmann::json::object();    // latencies, each part reads its keys
 
-    [[nodiscard]] uint64_t total_capacity() const { return volatile_capacity + persistent_capacity; }
+    [[nodiscard]] uint64_t total_capacity() const {
+        return volatile_capacity + persistent_capacity;
+    }
 };
 
 // Validates ranges (payload size a power of two in 256..1M, capacities multiples of 256 MiB,

@@ -17,13 +17,15 @@ struct Harness {
     int checks = 0;
 
     void poll(std::function<Result<bool>()> check, Clock::duration timeout, CancelToken cancel = {},
-              Backoff backoff = {std::chrono::microseconds(50), std::chrono::microseconds(2000), 2}) {
-        async_poll(io.get_executor(), backoff, Clock::now() + timeout, std::move(cancel),
-                   [this, check = std::move(check)]() {
-                       ++checks;
-                       return check();
-                   },
-                   [this](Status s) { outcome = std::move(s); });
+              Backoff backoff = {std::chrono::microseconds(50), std::chrono::microseconds(2000),
+                                 2}) {
+        async_poll(
+            io.get_executor(), backoff, Clock::now() + timeout, std::move(cancel),
+            [this, check = std::move(check)]() {
+                ++checks;
+                return check();
+            },
+            [this](Status s) { outcome = std::move(s); });
     }
 };
 
@@ -66,12 +68,14 @@ TEST(AsyncPoll, CancellationIsObservedAtTheNextCheck) {
     Harness h;
     CancelToken cancel;
     int calls = 0;
-    h.poll([&] {
-        if (++calls == 3) {
-            cancel.cancel();
-        }
-        return Result<bool>(false);
-    }, 10s, cancel);
+    h.poll(
+        [&] {
+            if (++calls == 3) {
+                cancel.cancel();
+            }
+            return Result<bool>(false);
+        },
+        10s, cancel);
     h.io.run();
     ASSERT_TRUE(h.outcome.has_value());
     EXPECT_EQ(h.outcome->error().code, Errc::Cancelled);

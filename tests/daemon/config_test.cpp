@@ -65,7 +65,8 @@ TEST(Config, LoadReportsMissingAndMalformedFiles) {
     ASSERT_FALSE(missing.ok());
     EXPECT_EQ(missing.error().code, Errc::NotFound);
 
-    auto path = std::filesystem::temp_directory_path() / ("cxlmgr-config-" + std::to_string(getpid()));
+    auto path =
+        std::filesystem::temp_directory_path() / ("cxlmgr-config-" + std::to_string(getpid()));
     std::ofstream(path) << "{\"devices\": [ // comments are allowed\n]}";
     EXPECT_TRUE(load_config(path).ok());
     std::ofstream(path) << "{\"devices\": [";
@@ -76,7 +77,8 @@ TEST(Config, LoadReportsMissingAndMalformedFiles) {
 }
 
 TEST(Config, DefaultEmulatedDevicesGetFreeNames) {
-    auto config = parse_config(json::parse(R"({"devices": [{"backend": "emulated", "name": "emu1"}]})"));
+    auto config =
+        parse_config(json::parse(R"({"devices": [{"backend": "emulated", "name": "emu1"}]})"));
     ASSERT_TRUE(config.ok());
     add_default_emulated_devices(*config, 3);
     ASSERT_EQ(config->devices.size(), 4u);

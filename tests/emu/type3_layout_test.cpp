@@ -182,7 +182,8 @@ TEST(DeviceDescription, RejectsBadValuesNamingTheKey) {
     EXPECT_NE(r.error().message.find("name"), std::string::npos);
     r = parse_device_description(json::array());
     EXPECT_FALSE(r.ok());
-    auto good = parse_device_description(json{{"name", "emu3"}, {"serial", 99}, {"payload_size", 512}});
+    auto good =
+        parse_device_description(json{{"name", "emu3"}, {"serial", 99}, {"payload_size", 512}});
     ASSERT_TRUE(good.ok());
     EXPECT_EQ(good->serial, 99u);
     EXPECT_EQ(good->payload_size, 512u);
