@@ -60,6 +60,16 @@ void Channel::session_closed(uint64_t id) {
 
 void Channel::submit(Transaction transaction) {
     submitted_.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::unique_lock lock(close_mutex_);
+        if (close_reason_) {
+            Error reason = *close_reason_;
+            lock.unlock();
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            transaction.reject(std::move(reason));
+            return;
+        }
+    }
     boost::asio::post(executor_, [self = shared_from_this(), t = std::move(transaction)]() mutable {
         self->enqueue(std::move(t));
     });
@@ -180,8 +190,9 @@ void Channel::schedule() {
             log::error(self->name_, ": a transaction reported completion twice (ignored)");
             return;
         }
+        (succeeded ? self->completed_ : self->failed_).fetch_add(1, std::memory_order_relaxed);
         // Always hop through the executor: a transport completing inline must not re-enter.
-        boost::asio::post(self->executor_, [self, succeeded] { self->finish_running(succeeded); });
+        boost::asio::post(self->executor_, [self] { self->finish_running(); });
     };
     Transaction& t = q.transaction;
     try {
@@ -191,16 +202,15 @@ void Channel::schedule() {
         log::error(name_, ": ", t.options.description,
                    " failed with an internal error: ", e.what());
         if (!finished_once->exchange(true)) {
+            failed_.fetch_add(1, std::memory_order_relaxed);
             t.reject(Error(Errc::Internal, std::string("internal error: ") + e.what()));
-            boost::asio::post(executor_,
-                              [self = shared_from_this()] { self->finish_running(false); });
+            boost::asio::post(executor_, [self = shared_from_this()] { self->finish_running(); });
         }
     }
 }
 
-void Channel::finish_running(bool succeeded) {
+void Channel::finish_running() {
     running_ = false;
-    (succeeded ? completed_ : failed_).fetch_add(1, std::memory_order_relaxed);
     if (closed_) {
         if (on_drained_) {
             auto drained = std::move(on_drained_);
@@ -213,6 +223,12 @@ void Channel::finish_running(bool succeeded) {
 }
 
 void Channel::close(Error reason, std::function<void()> on_drained) {
+    {
+        std::lock_guard lock(close_mutex_);
+        if (!close_reason_) {
+            close_reason_ = reason;
+        }
+    }
     boost::asio::post(executor_, [self = shared_from_this(), reason = std::move(reason),
                                   on_drained = std::move(on_drained)]() mutable {
         if (self->closed_) {

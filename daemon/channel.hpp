@@ -20,6 +20,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -92,6 +93,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
     static std::shared_ptr<Channel> create(std::string name, boost::asio::any_io_executor executor,
                                            ChannelPolicy policy = {});
 
+    // After close(), the transaction is rejected at once, in the caller's thread (the executor
+    // may already be gone).
     void submit(Transaction transaction);
 
     // Typed convenience: op(cancel, deliver) starts the exchange and calls deliver(result)
@@ -105,9 +108,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
         t.options = std::move(options);
         t.run = [op = std::move(op), cb](CancelToken cancel, std::function<void(bool)> finished) {
             op(std::move(cancel), [cb, finished = std::move(finished)](Result<T> r) {
-                bool succeeded = r.ok();
+                finished(r.ok());  // counters are updated before the caller sees the result
                 (*cb)(std::move(r));
-                finished(succeeded);
             });
         };
         t.reject = [cb](Error e) { (*cb)(Result<T>(std::move(e))); };
@@ -141,7 +143,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     void reject(std::list<Queued>::iterator it, Error error);
     void expire(uint64_t seq);
     void session_closed(uint64_t id);
-    void finish_running(bool succeeded);
+    void finish_running();
 
     std::string name_;
     boost::asio::any_io_executor executor_;
@@ -155,6 +157,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
     std::list<std::pair<uint64_t, std::string>> open_sessions_;  // (id, kind), oldest first
     uint64_t next_seq_ = 1;
     Clock::time_point running_since_{};
+
+    // Set synchronously by close(), read by submit() from any thread.
+    mutable std::mutex close_mutex_;
+    std::optional<Error> close_reason_;
 
     std::atomic<uint64_t> next_session_id_{1};
     std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, rejected_{0}, queued_{0};
