@@ -1,5 +1,6 @@
 // The Asio-driven sd-bus connection answers calls from another client and delivers signals
-// emitted outside bus callbacks once kicked.
+// emitted outside bus callbacks (sd-bus writes at once when its queue is empty; kick() covers
+// the case where it is not).
 #include "dbus/bus_loop.hpp"
 
 #include <gtest/gtest.h>
@@ -54,7 +55,7 @@ TEST(BusLoop, ServesMethodCallsAndFlushesSignalsFromTimers) {
         conn->leaveEventLoop();
     });
 
-    // A signal emitted from a timer (not a bus callback) needs the kick to leave the process.
+    // A signal emitted from a timer, not from a bus callback.
     boost::asio::steady_timer timer(io, 100ms);
     timer.async_wait([&](const boost::system::error_code&) {
         object->emitSignal("Tick").onInterface("org.cxlmgr1.Test").withArguments(uint32_t{7});
