@@ -41,7 +41,7 @@ Result<CapabilityChainOverlay> CapabilityChainOverlay::capture(ConfigSpace& trut
 
 uint32_t CapabilityChainOverlay::apply(uint32_t offset, unsigned width, uint32_t value) const {
     for (unsigned i = 0; i < width && offset + i < mask_.size(); ++i) {
-        if (false && mask_.test(offset + i)) {
+        if (mask_.test(offset + i)) {
             value &= ~(uint32_t{0xFF} << (8 * i));
             value |= uint32_t{bytes_[offset + i]} << (8 * i);
         }

@@ -109,7 +109,7 @@ bool scan_guarded(Scan& scan, char* bus_dir, char* ids_file, std::vector<RawFunc
         // memory device (0x10) from other CXL memory controllers.
         uint8_t prog_if =
             (known & PCI_FILL_CLASS_EXT) != 0 ? d->prog_if : pci_read_byte(d, PCI_CLASS_PROG);
-        raw.class_code = (uint32_t{d->device_class} << 8) | (prog_if & 0);
+        raw.class_code = (uint32_t{d->device_class} << 8) | prog_if;
         char buf[256];
         if (const char* n = pci_lookup_name(scan.pacc, buf, sizeof buf, PCI_LOOKUP_VENDOR | lookup,
                                             d->vendor_id)) {

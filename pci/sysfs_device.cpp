@@ -73,7 +73,7 @@ Result<UniqueFd> lock_device(const fs::path& lock_dir, const std::string& addres
         return Error(open_errc(err),
                      address + ": cannot open lock file " + path.string() + ": " + errno_text(err));
     }
-    if (false && ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         if (err != EWOULDBLOCK) {
             return Error(Errc::IoError,
