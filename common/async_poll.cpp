@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 
 // Owns the timer and callbacks; every pending timer wait holds a shared_ptr to it.
 class PollOperation : public std::enable_shared_from_this<PollOperation> {
-  public:
+public:
     PollOperation(const boost::asio::any_io_executor& executor, Backoff backoff,
                   Clock::time_point deadline, CancelToken cancel, PollCheck check, PollDone done)
         : timer_(executor),
@@ -49,7 +49,7 @@ class PollOperation : public std::enable_shared_from_this<PollOperation> {
         });
     }
 
-  private:
+private:
     // nullopt: keep waiting.
     std::optional<Status> evaluate() {
         if (cancel_.cancelled()) {

@@ -8,13 +8,13 @@
 namespace cxlmgr {
 
 class CancelToken {
-  public:
+public:
     CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
 
     void cancel() const { flag_->store(true, std::memory_order_release); }
     [[nodiscard]] bool cancelled() const { return flag_->load(std::memory_order_acquire); }
 
-  private:
+private:
     std::shared_ptr<std::atomic<bool>> flag_;
 };
 

@@ -55,7 +55,7 @@ template <typename T>
 class [[nodiscard]] Result {
     static_assert(!std::is_same_v<std::decay_t<T>, Error>, "Result<Error> is meaningless");
 
-  public:
+public:
     Result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
     Result(Error error) : storage_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
@@ -76,13 +76,13 @@ class [[nodiscard]] Result {
 
     T value_or(T fallback) const { return ok() ? value() : std::move(fallback); }
 
-  private:
+private:
     std::variant<T, Error> storage_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-  public:
+public:
     Result() = default;
     Result(Error error) : error_(std::move(error)) {}  // NOLINT
 
@@ -91,7 +91,7 @@ class [[nodiscard]] Result<void> {
     const Error& error() const& { return *error_; }
     Error&& error() && { return std::move(*error_); }
 
-  private:
+private:
     std::optional<Error> error_;
 };
 

@@ -14,7 +14,7 @@
 namespace cxlmgr::daemon {
 
 class Arbiter {
-  public:
+public:
     explicit Arbiter(unsigned threads = 2, ChannelPolicy policy = {});
     ~Arbiter();
     Arbiter(const Arbiter&) = delete;
@@ -33,7 +33,7 @@ class Arbiter {
     };
     [[nodiscard]] std::vector<ChannelReport> report() const;
 
-  private:
+private:
     boost::asio::thread_pool pool_;
     ChannelPolicy policy_;
     mutable std::mutex mutex_;

@@ -39,7 +39,7 @@ class Channel;
 
 // An open session; closes when the last handle goes (or on close()).
 class Session {
-  public:
+public:
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -47,7 +47,7 @@ class Session {
     [[nodiscard]] uint64_t id() const { return id_; }
     [[nodiscard]] const std::string& kind() const { return kind_; }
 
-  private:
+private:
     friend class Channel;
     Session(std::weak_ptr<Channel> channel, uint64_t id, std::string kind)
         : channel_(std::move(channel)), id_(id), kind_(std::move(kind)) {}
@@ -88,7 +88,7 @@ struct ChannelPolicy {
 };
 
 class Channel : public std::enable_shared_from_this<Channel> {
-  public:
+public:
     // executor: a strand (or any serial executor) on which transports of this channel run.
     static std::shared_ptr<Channel> create(std::string name, boost::asio::any_io_executor executor,
                                            ChannelPolicy policy = {});
@@ -126,7 +126,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     [[nodiscard]] const std::string& name() const { return name_; }
     [[nodiscard]] const boost::asio::any_io_executor& executor() const { return executor_; }
 
-  private:
+private:
     friend class Session;
     struct Queued {
         uint64_t seq;

@@ -1,6 +1,12 @@
 #include "daemon/device_factory.hpp"
 
+#include <set>
+
+#include "common/log.hpp"
 #include "pci/emulated_device.hpp"
+#include "pci/enumerate.hpp"
+#include "pci/sysfs_device.hpp"
+#include "pci/vfio_device.hpp"
 
 namespace cxlmgr::daemon {
 
@@ -12,12 +18,36 @@ Result<OpenedDevice> open_device(const DeviceSpec& spec) {
             opened.device = std::make_unique<pci::EmulatedDevice>(opened.emulator);
             return opened;
         }
-        case Backend::Sysfs:
-        case Backend::Vfio:
-            break;
+        case Backend::Sysfs: {
+            CXLMGR_ASSIGN(opened.device, pci::SysfsDevice::open(spec.address));
+            return opened;
+        }
+        case Backend::Vfio: {
+            CXLMGR_ASSIGN(opened.device, pci::VfioDevice::open(spec.address));
+            return opened;
+        }
     }
-    return Error(Errc::Unsupported, std::string(backend_name(spec.backend)) +
-                                        " backend is not available in this build");
+    return Error(Errc::Internal, "unknown backend");
+}
+
+Status add_discovered_devices(DaemonConfig& config, const pci::EnumerateOptions& options) {
+    CXLMGR_ASSIGN(auto found, pci::enumerate_cxl_memory_devices(options));
+    std::set<std::string> listed;
+    for (const auto& spec : config.devices) {
+        listed.insert(spec.address);
+    }
+    for (const auto& info : found) {
+        if (listed.count(info.address) != 0) {
+            continue;  // configured explicitly (maybe with the vfio backend): keep that
+        }
+        log::info(info.address, ": discovered ", info.vendor_name, " ", info.device_name,
+                  info.driver ? " (bound to " + *info.driver + ")" : "");
+        DeviceSpec spec;
+        spec.backend = Backend::Sysfs;
+        spec.address = info.address;
+        config.devices.push_back(std::move(spec));
+    }
+    return ok_status();
 }
 
 }  // namespace cxlmgr::daemon

@@ -6,6 +6,7 @@
 #include "common/result.hpp"
 #include "cxl/emu/type3_device.hpp"
 #include "daemon/config.hpp"
+#include "pci/enumerate.hpp"
 #include "pci/pci_device.hpp"
 
 namespace cxlmgr::daemon {
@@ -16,5 +17,9 @@ struct OpenedDevice {
 };
 
 Result<OpenedDevice> open_device(const DeviceSpec& spec);
+
+// `"discover": true`: appends every CXL memory device libpci finds (class 0x050210) that the
+// configuration does not already list, with the sysfs backend.
+Status add_discovered_devices(DaemonConfig& config, const pci::EnumerateOptions& options = {});
 
 }  // namespace cxlmgr::daemon

@@ -107,6 +107,13 @@ int run(const Options& opts) {
         config = std::move(loaded).value();
     }
     daemon::add_default_emulated_devices(config, opts.emulate);
+    if (config.discover) {
+        auto discovered = daemon::add_discovered_devices(config);
+        if (!discovered.ok()) {
+            log::error("discovery failed: ", discovered.error().message);
+            return 1;
+        }
+    }
     if (!opts.probe && !opts.dump_config) {
         log::error("the D-Bus service is not part of this build yet; use --probe or --dump-config");
         return kExitUsage;

@@ -17,7 +17,7 @@
 namespace cxlmgr::dbus {
 
 class BusLoop : public std::enable_shared_from_this<BusLoop> {
-  public:
+public:
     static std::shared_ptr<BusLoop> create(boost::asio::io_context& io,
                                            sdbus::IConnection& connection);
     ~BusLoop();
@@ -28,7 +28,7 @@ class BusLoop : public std::enable_shared_from_this<BusLoop> {
     // Stops waiting; the connection is left to its owner (the fd belongs to sd-bus).
     void stop();
 
-  private:
+private:
     BusLoop(boost::asio::io_context& io, sdbus::IConnection& connection);
     void process();
     void arm();

@@ -18,7 +18,7 @@
 namespace cxlmgr::pci {
 
 class CapabilityChainOverlay {
-  public:
+public:
     // Walks the standard and extended lists of `truth` and keeps their header bytes: the
     // capabilities pointer (0x34), ID and next pointer of each capability, each extended
     // capability header, and DVSEC headers 1 and 2. Fails like the capability walker does.
@@ -28,7 +28,7 @@ class CapabilityChainOverlay {
     [[nodiscard]] uint32_t apply(uint32_t offset, unsigned width, uint32_t value) const;
     [[nodiscard]] bool covers(uint32_t offset) const { return mask_.test(offset); }
 
-  private:
+private:
     Status keep(ConfigSpace& truth, uint32_t offset, unsigned length);
 
     std::array<uint8_t, kConfigSpaceExtendedSize> bytes_{};
@@ -37,18 +37,18 @@ class CapabilityChainOverlay {
 
 // A config space whose reads come from `base` with the overlay applied; writes go to `base`.
 class OverlaidConfigSpace : public ConfigSpace {
-  public:
+public:
     OverlaidConfigSpace(std::unique_ptr<ConfigSpace> base, CapabilityChainOverlay overlay)
         : base_(std::move(base)), overlay_(std::move(overlay)) {}
 
     [[nodiscard]] uint32_t size() const override { return base_->size(); }
     [[nodiscard]] const DeviceIdentity& identity() const override { return base_->identity(); }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override;
     Status do_write(uint32_t offset, unsigned width, uint32_t value) override;
 
-  private:
+private:
     std::unique_ptr<ConfigSpace> base_;
     CapabilityChainOverlay overlay_;
 };

@@ -22,7 +22,7 @@ inline constexpr uint32_t kConfigSpaceExtendedSize = 4096;
 // InvalidArgument before the backend sees it. A device that vanished reads as all-ones (as real
 // hardware does) or fails with DeviceGone/IoError when the backend can tell.
 class ConfigSpace {
-  public:
+public:
     virtual ~ConfigSpace() = default;
 
     Result<uint8_t> read8(uint32_t offset);
@@ -36,12 +36,12 @@ class ConfigSpace {
     [[nodiscard]] virtual uint32_t size() const = 0;
     [[nodiscard]] virtual const DeviceIdentity& identity() const = 0;
 
-  protected:
+protected:
     // width is 1, 2 or 4; offset is aligned and in range.
     virtual Result<uint32_t> do_read(uint32_t offset, unsigned width) = 0;
     virtual Status do_write(uint32_t offset, unsigned width, uint32_t value) = 0;
 
-  private:
+private:
     Status check_access(uint32_t offset, unsigned width) const;
 };
 

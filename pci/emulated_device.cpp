@@ -3,13 +3,13 @@
 namespace cxlmgr::pci {
 
 class EmulatedDevice::Config : public ConfigSpace {
-  public:
+public:
     explicit Config(DeviceModel& model) : model_(model), identity_(model.identity()) {}
 
     [[nodiscard]] uint32_t size() const override { return model_.config_size(); }
     [[nodiscard]] const DeviceIdentity& identity() const override { return identity_; }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         return model_.config_read(offset, width);
     }
@@ -18,19 +18,19 @@ class EmulatedDevice::Config : public ConfigSpace {
         return ok_status();
     }
 
-  private:
+private:
     DeviceModel& model_;
     DeviceIdentity identity_;
 };
 
 class EmulatedDevice::Bar : public MmioRegion {
-  public:
+public:
     Bar(DeviceModel& model, unsigned index)
         : model_(model), index_(index), size_(model.bar_size(index)) {}
 
     [[nodiscard]] uint64_t size() const override { return size_; }
 
-  protected:
+protected:
     uint32_t do_read32(uint64_t offset) override {
         return static_cast<uint32_t>(model_.mmio_read(index_, offset, 4));
     }
@@ -42,7 +42,7 @@ class EmulatedDevice::Bar : public MmioRegion {
         model_.mmio_write(index_, offset, 8, value);
     }
 
-  private:
+private:
     DeviceModel& model_;
     unsigned index_;
     uint64_t size_;

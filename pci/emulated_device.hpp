@@ -14,7 +14,7 @@ namespace cxlmgr::pci {
 // The device side of the wire. Implementations must be safe to call from several threads at
 // once (the DOE and the mailbox of one device are driven by different channels).
 class DeviceModel {
-  public:
+public:
     virtual ~DeviceModel() = default;
 
     [[nodiscard]] virtual std::string name() const = 0;
@@ -32,7 +32,7 @@ class DeviceModel {
 };
 
 class EmulatedDevice : public PciDevice {
-  public:
+public:
     explicit EmulatedDevice(std::shared_ptr<DeviceModel> model);
     ~EmulatedDevice() override;
 
@@ -43,7 +43,7 @@ class EmulatedDevice : public PciDevice {
 
     [[nodiscard]] const std::shared_ptr<DeviceModel>& model() const { return model_; }
 
-  private:
+private:
     class Config;
     class Bar;
 

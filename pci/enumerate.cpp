@@ -125,7 +125,7 @@ bool scan_guarded(Scan& scan, char* bus_dir, char* ids_file, std::vector<RawFunc
 }
 
 class ScanGuard {
-  public:
+public:
     explicit ScanGuard(Scan& scan) : scan_(scan) { t_scan = &scan_; }
     ~ScanGuard() {
         if (scan_.pacc != nullptr) {
@@ -137,7 +137,7 @@ class ScanGuard {
     ScanGuard(const ScanGuard&) = delete;
     ScanGuard& operator=(const ScanGuard&) = delete;
 
-  private:
+private:
     Scan& scan_;
 };
 

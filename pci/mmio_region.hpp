@@ -13,7 +13,7 @@
 namespace cxlmgr::pci {
 
 class MmioRegion {
-  public:
+public:
     virtual ~MmioRegion() = default;
 
     [[nodiscard]] virtual uint64_t size() const = 0;
@@ -26,32 +26,32 @@ class MmioRegion {
     // True when [offset, offset + length) lies inside the region.
     [[nodiscard]] bool contains(uint64_t offset, uint64_t length) const;
 
-  protected:
+protected:
     virtual uint32_t do_read32(uint64_t offset) = 0;
     virtual uint64_t do_read64(uint64_t offset) = 0;
     virtual void do_write32(uint64_t offset, uint32_t value) = 0;
     virtual void do_write64(uint64_t offset, uint64_t value) = 0;
 
-  private:
+private:
     void check_access(uint64_t offset, unsigned width) const;
 };
 
 // A region backed by a mapping in this process (sysfs resourceN or a VFIO region mmap): every
 // access is a single volatile load or store of the stated width. It does not own the mapping.
 class MappedMmioRegion : public MmioRegion {
-  public:
+public:
     MappedMmioRegion(volatile void* base, uint64_t size)
         : base_(static_cast<volatile std::byte*>(base)), size_(size) {}
 
     [[nodiscard]] uint64_t size() const override { return size_; }
 
-  protected:
+protected:
     uint32_t do_read32(uint64_t offset) override;
     uint64_t do_read64(uint64_t offset) override;
     void do_write32(uint64_t offset, uint32_t value) override;
     void do_write64(uint64_t offset, uint64_t value) override;
 
-  private:
+private:
     volatile std::byte* base_;
     uint64_t size_;
 };

@@ -14,7 +14,7 @@
 namespace cxlmgr::pci {
 
 class UniqueFd {
-  public:
+public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -38,12 +38,12 @@ class UniqueFd {
         fd_ = fd;
     }
 
-  private:
+private:
     int fd_ = -1;
 };
 
 class MemoryMapping {
-  public:
+public:
     MemoryMapping() = default;
     MemoryMapping(void* addr, size_t length) : addr_(addr), length_(length) {}
     MemoryMapping(MemoryMapping&& other) noexcept
@@ -63,7 +63,7 @@ class MemoryMapping {
     [[nodiscard]] void* get() const { return addr_; }
     [[nodiscard]] size_t length() const { return length_; }
 
-  private:
+private:
     void release() {
         if (addr_ != nullptr) {
             ::munmap(addr_, length_);

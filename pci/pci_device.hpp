@@ -13,7 +13,7 @@ namespace cxlmgr::pci {
 inline constexpr unsigned kBarCount = 6;
 
 class PciDevice {
-  public:
+public:
     virtual ~PciDevice() = default;
 
     virtual ConfigSpace& config() = 0;

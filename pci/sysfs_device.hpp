@@ -30,7 +30,7 @@ std::optional<std::string> sysfs_link_name(const std::filesystem::path& device_d
 
 // Config space over a sysfs `config` file. Its size is the file's (256 or 4096 bytes).
 class SysfsConfigSpace : public ConfigSpace {
-  public:
+public:
     // Opens `<device_dir>/config` and reads the identity registers through it. A read-only config
     // space refuses writes with PermissionDenied.
     static Result<std::unique_ptr<SysfsConfigSpace>> open(std::filesystem::path device_dir,
@@ -39,11 +39,11 @@ class SysfsConfigSpace : public ConfigSpace {
     [[nodiscard]] uint32_t size() const override { return size_; }
     [[nodiscard]] const DeviceIdentity& identity() const override { return identity_; }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override;
     Status do_write(uint32_t offset, unsigned width, uint32_t value) override;
 
-  private:
+private:
     SysfsConfigSpace(UniqueFd fd, uint32_t size, std::filesystem::path device_dir,
                      std::string address, bool read_only);
     [[nodiscard]] Error access_error(const char* op, uint32_t offset, unsigned width, ssize_t done,
@@ -64,7 +64,7 @@ struct SysfsOptions {
 };
 
 class SysfsDevice final : public PciDevice {
-  public:
+public:
     // NotFound when no such function exists, Busy when a kernel driver is bound or another
     // process holds the device, DeviceGone when its config space reads all-ones.
     static Result<std::unique_ptr<SysfsDevice>> open(std::string address, SysfsOptions opts = {});
@@ -79,7 +79,7 @@ class SysfsDevice final : public PciDevice {
 
     [[nodiscard]] const std::filesystem::path& device_dir() const { return device_dir_; }
 
-  private:
+private:
     struct MappedBar;
 
     SysfsDevice(std::string address, std::filesystem::path device_dir, bool read_only,

@@ -84,7 +84,7 @@ Result<UniqueFd> open_vfio_file(const fs::path& path, const std::string& what_if
 }  // namespace
 
 class VfioDevice::RegionConfig : public ConfigSpace {
-  public:
+public:
     RegionConfig(int device_fd, uint64_t region_offset, uint32_t size, std::string address)
         : fd_(device_fd), region_offset_(region_offset), size_(size) {
         identity_.address = std::move(address);
@@ -94,7 +94,7 @@ class VfioDevice::RegionConfig : public ConfigSpace {
     [[nodiscard]] const DeviceIdentity& identity() const override { return identity_; }
     void set_identity(DeviceIdentity id) { identity_ = std::move(id); }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         uint8_t buf[4] = {};
         ssize_t n;
@@ -126,7 +126,7 @@ class VfioDevice::RegionConfig : public ConfigSpace {
         return ok_status();
     }
 
-  private:
+private:
     [[nodiscard]] Error access_error(const char* op, uint32_t offset, unsigned width,
                                      int err) const {
         std::string msg = identity_.address + ": VFIO config " + op + " of " +

@@ -27,7 +27,7 @@ struct VfioOptions {
 };
 
 class VfioDevice final : public PciDevice {
-  public:
+public:
     // Checks, in order: the address, the device's IOMMU group, that vfio-pci is its driver, the
     // VFIO container (API version, type1 IOMMU), the group (viable), then gets the device fd.
     // Each failure says what to fix.
@@ -41,7 +41,7 @@ class VfioDevice final : public PciDevice {
 
     [[nodiscard]] unsigned iommu_group() const { return group_number_; }
 
-  private:
+private:
     class RegionConfig;
     struct MappedBar;
 

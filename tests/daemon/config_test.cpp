@@ -100,3 +100,38 @@ TEST(DeviceFactory, OpensEmulatedDevices) {
 
 }  // namespace
 }  // namespace cxlmgr::daemon
+
+namespace cxlmgr::daemon {
+namespace {
+
+TEST(DeviceFactory, SysfsErrorsComeThroughUnchanged) {
+    DeviceSpec spec;
+    spec.backend = Backend::Sysfs;
+    spec.address = "not-an-address";
+    auto opened = open_device(spec);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.error().code, Errc::InvalidArgument);
+    spec.address = "ffff:ff:1f.7";
+    opened = open_device(spec);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.error().code, Errc::NotFound);
+    spec.backend = Backend::Vfio;
+    EXPECT_FALSE(open_device(spec).ok());
+}
+
+TEST(DeviceFactory, DiscoveryAddsOnlyCxlMemoryDevices) {
+    // This machine's real PCI tree: whatever libpci finds must be CXL memory devices only.
+    DaemonConfig config;
+    auto found = pci::enumerate_cxl_memory_devices();
+    if (!found.ok()) {
+        GTEST_SKIP() << "no PCI sysfs here: " << found.error().message;
+    }
+    ASSERT_TRUE(add_discovered_devices(config).ok());
+    EXPECT_EQ(config.devices.size(), found->size());
+    for (const auto& spec : config.devices) {
+        EXPECT_EQ(spec.backend, Backend::Sysfs);
+    }
+}
+
+}  // namespace
+}  // namespace cxlmgr::daemon

@@ -21,7 +21,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 }
 
 class EnumerateFake : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         FakeFunction cxl;  // 8086:0d93, class 050210
         fake.add("0000:0d:00.0", cxl);

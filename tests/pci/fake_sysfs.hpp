@@ -33,7 +33,7 @@ struct FakeFunction {
 };
 
 class FakeSysfs {
-  public:
+public:
     FakeSysfs() {
         char tmpl[] = "/tmp/cxlmgr-pci-test-XXXXXX";
         const char* made = ::mkdtemp(tmpl);
@@ -130,7 +130,7 @@ class FakeSysfs {
         }
     }
 
-  private:
+private:
     static std::string hex(uint64_t v, int digits) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "0x%0*llx", digits, static_cast<unsigned long long>(v));

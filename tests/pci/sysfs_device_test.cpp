@@ -25,7 +25,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 }
 
 class SysfsDeviceTest : public ::testing::Test {
-  protected:
+protected:
     SysfsOptions options() const { return {fake.devices(), fake.lock_dir(), false}; }
     Result<std::unique_ptr<SysfsDevice>> open(const std::string& bdf = kBdf) {
         return SysfsDevice::open(bdf, options());

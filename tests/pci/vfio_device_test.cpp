@@ -46,7 +46,7 @@ std::vector<std::pair<uint32_t, uint32_t>> cxl_chain() {
 }
 
 class VfioDeviceTest : public ::testing::Test {
-  protected:
+protected:
     VfioOptions options(bool chain_from_sysfs = false) const {
         return {fake.devices(), fake.dev_dir(), chain_from_sysfs};
     }

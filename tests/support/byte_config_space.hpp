@@ -9,7 +9,7 @@
 namespace cxlmgr::testing {
 
 class ByteConfigSpace : public pci::ConfigSpace {
-  public:
+public:
     explicit ByteConfigSpace(uint32_t size = pci::kConfigSpaceExtendedSize) : bytes_(size, 0) {}
 
     void put8(uint32_t off, uint8_t v) { bytes_.at(off) = v; }
@@ -20,7 +20,7 @@ class ByteConfigSpace : public pci::ConfigSpace {
     [[nodiscard]] uint32_t size() const override { return static_cast<uint32_t>(bytes_.size()); }
     [[nodiscard]] const pci::DeviceIdentity& identity() const override { return identity_; }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         uint32_t v = 0;
         for (unsigned i = 0; i < width; ++i) {
@@ -33,7 +33,7 @@ class ByteConfigSpace : public pci::ConfigSpace {
         return ok_status();
     }
 
-  private:
+private:
     void put(uint32_t off, uint32_t v, unsigned width) {
         for (unsigned i = 0; i < width; ++i) {
             bytes_.at(off + i) = static_cast<uint8_t>(v >> (8 * i));

@@ -13,7 +13,7 @@
 namespace cxlmgr::testing {
 
 class PrivateBus {
-  public:
+public:
     PrivateBus() {
         // --fork makes the address and PID lines appear once the bus listens.
         FILE* out =
@@ -43,7 +43,7 @@ class PrivateBus {
 
     [[nodiscard]] const std::string& address() const { return address_; }
 
-  private:
+private:
     static std::string trim(std::string s) {
         while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
             s.pop_back();
