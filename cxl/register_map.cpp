@@ -42,10 +42,10 @@ Result<DeviceCapability> read_header(pci::MmioRegion& bar, uint64_t block, uint6
     cap.version = static_cast<uint8_t>((dw0 >> 16) & 0xFF);
     cap.length = dw2;
     if (!fits(block + dw1, dw2, bar.size())) {
-        return Error(Errc::DeviceError,
-                     cap_label(cap.id) + " at block offset " + hex(dw1) + " with length " +
-                         hex(dw2) + " overruns the BAR (" + hex(bar.size()) + " bytes, block at " +
-                         hex(block) + ")");
+        return Error(Errc::DeviceError, cap_label(cap.id) + " at block offset " + hex(dw1) +
+                                            " with length " + hex(dw2) + " overruns the BAR (" +
+                                            hex(bar.size()) + " bytes, block at " + hex(block) +
+                                            ")");
     }
     cap.offset = block + dw1;
     return cap;
@@ -63,8 +63,8 @@ Status check_required(const std::optional<DeviceCapability>& cap, uint16_t id, u
     }
     if (cap->offset % alignment != 0) {
         return Error(Errc::DeviceError, cap_label(id) + " at " + hex(cap->offset) +
-                                            " is not aligned to its " +
-                                            std::to_string(alignment) + "-byte registers");
+                                            " is not aligned to its " + std::to_string(alignment) +
+                                            "-byte registers");
     }
     return ok_status();
 }
@@ -73,11 +73,16 @@ Status check_required(const std::optional<DeviceCapability>& cap, uint16_t id, u
 
 std::string_view capability_name(uint16_t id) {
     switch (id) {
-        case kCapDeviceStatus: return "Device Status";
-        case kCapPrimaryMailbox: return "Primary Mailbox";
-        case kCapSecondaryMailbox: return "Secondary Mailbox";
-        case kCapMemoryDeviceStatus: return "Memory Device Status";
-        default: return id >= 0x8000 ? "vendor specific" : std::string_view();
+        case kCapDeviceStatus:
+            return "Device Status";
+        case kCapPrimaryMailbox:
+            return "Primary Mailbox";
+        case kCapSecondaryMailbox:
+            return "Secondary Mailbox";
+        case kCapMemoryDeviceStatus:
+            return "Memory Device Status";
+        default:
+            return id >= 0x8000 ? "vendor specific" : std::string_view();
     }
 }
 
@@ -138,13 +143,15 @@ Result<DeviceRegisterMap> discover_device_registers(pci::PciDevice& device) {
     }
     if (block == nullptr) {
         return Error(Errc::Unsupported,
-                     ctx + ": the Register Locator lists no CXL Memory Device register block "
-                           "(block ID 3)");
+                     ctx +
+                         ": the Register Locator lists no CXL Memory Device register block "
+                         "(block ID 3)");
     }
     if (block->bir >= pci::kBarCount) {
-        return Error(Errc::DeviceError, ctx + ": the Register Locator places the memory device "
-                                              "registers in BAR index " +
-                                              std::to_string(block->bir) + ", which cannot exist");
+        return Error(Errc::DeviceError, ctx +
+                                            ": the Register Locator places the memory device "
+                                            "registers in BAR index " +
+                                            std::to_string(block->bir) + ", which cannot exist");
     }
     auto bar_r = device.bar(block->bir);
     if (!bar_r.ok()) {
@@ -172,8 +179,8 @@ Result<DeviceRegisterMap> discover_device_registers(pci::PciDevice& device) {
     if (!fits(block->offset, kCapArrayEntrySize * (count + 1), bar.size())) {
         return Error(Errc::DeviceError, ctx + ": the device capabilities array at " + where +
                                             " claims " + std::to_string(count) +
-                                            " entries, which run past the BAR (" +
-                                            hex(bar.size()) + " bytes)");
+                                            " entries, which run past the BAR (" + hex(bar.size()) +
+                                            " bytes)");
     }
 
     DeviceRegisterMap map;
@@ -194,10 +201,17 @@ Result<DeviceRegisterMap> discover_device_registers(pci::PciDevice& device) {
             }
         };
         switch (cap->id) {
-            case kCapDeviceStatus: take(status); break;
-            case kCapPrimaryMailbox: take(mailbox); break;
-            case kCapMemoryDeviceStatus: take(memdev); break;
-            default: break;
+            case kCapDeviceStatus:
+                take(status);
+                break;
+            case kCapPrimaryMailbox:
+                take(mailbox);
+                break;
+            case kCapMemoryDeviceStatus:
+                take(memdev);
+                break;
+            default:
+                break;
         }
     }
     Status checks[] = {

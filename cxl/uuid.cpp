@@ -2,8 +2,6 @@
 
 #include <stdexcept>
 
-#include "cxl/wire.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
@@ -20,7 +18,9 @@ int hex_digit(char c) {
     return -1;
 }
 
-constexpr bool is_dash_position(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
+constexpr bool is_dash_position(size_t i) {
+    return i == 8 || i == 13 || i == 18 || i == 23;
+}
 
 }  // namespace
 
@@ -42,9 +42,9 @@ Result<Uuid> Uuid::parse(std::string_view text) {
     for (size_t i = 0; i < text.size();) {
         if (is_dash_position(i)) {
             if (text[i] != '-') {
-                return Error(Errc::InvalidArgument,
-                             "UUID '" + std::string(text) + "' lacks a '-' at position " +
-                                 std::to_string(i));
+                return Error(Errc::InvalidArgument, "UUID '" + std::string(text) +
+                                                        "' lacks a '-' at position " +
+                                                        std::to_string(i));
             }
             ++i;
             continue;
@@ -52,9 +52,9 @@ Result<Uuid> Uuid::parse(std::string_view text) {
         int hi = hex_digit(text[i]);
         int lo = hex_digit(text[i + 1]);
         if (hi < 0 || lo < 0) {
-            return Error(Errc::InvalidArgument,
-                         "UUID '" + std::string(text) + "' has a non-hex digit near position " +
-                             std::to_string(i));
+            return Error(Errc::InvalidArgument, "UUID '" + std::string(text) +
+                                                    "' has a non-hex digit near position " +
+                                                    std::to_string(i));
         }
         u.bytes[byte++] = static_cast<uint8_t>(hi << 4 | lo);
         i += 2;

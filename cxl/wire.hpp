@@ -22,11 +22,21 @@ inline uint64_t load_le(ByteSpan bytes, size_t offset, unsigned width) {
     return v;
 }
 
-inline uint8_t u8_at(ByteSpan b, size_t off) { return b[off]; }
-inline uint16_t u16_at(ByteSpan b, size_t off) { return static_cast<uint16_t>(load_le(b, off, 2)); }
-inline uint32_t u24_at(ByteSpan b, size_t off) { return static_cast<uint32_t>(load_le(b, off, 3)); }
-inline uint32_t u32_at(ByteSpan b, size_t off) { return static_cast<uint32_t>(load_le(b, off, 4)); }
-inline uint64_t u64_at(ByteSpan b, size_t off) { return load_le(b, off, 8); }
+inline uint8_t u8_at(ByteSpan b, size_t off) {
+    return b[off];
+}
+inline uint16_t u16_at(ByteSpan b, size_t off) {
+    return static_cast<uint16_t>(load_le(b, off, 2));
+}
+inline uint32_t u24_at(ByteSpan b, size_t off) {
+    return static_cast<uint32_t>(load_le(b, off, 3));
+}
+inline uint32_t u32_at(ByteSpan b, size_t off) {
+    return static_cast<uint32_t>(load_le(b, off, 4));
+}
+inline uint64_t u64_at(ByteSpan b, size_t off) {
+    return load_le(b, off, 8);
+}
 
 inline void store_le(std::span<uint8_t> bytes, size_t offset, uint64_t value, unsigned width) {
     for (unsigned i = 0; i < width; ++i) {

@@ -15,10 +15,18 @@ uint64_t le(std::span<const uint8_t> b, size_t off, unsigned width) {
     }
     return v;
 }
-uint8_t u8(std::span<const uint8_t> b, size_t off) { return b[off]; }
-uint16_t u16(std::span<const uint8_t> b, size_t off) { return static_cast<uint16_t>(le(b, off, 2)); }
-uint32_t u32(std::span<const uint8_t> b, size_t off) { return static_cast<uint32_t>(le(b, off, 4)); }
-uint64_t u64(std::span<const uint8_t> b, size_t off) { return le(b, off, 8); }
+uint8_t u8(std::span<const uint8_t> b, size_t off) {
+    return b[off];
+}
+uint16_t u16(std::span<const uint8_t> b, size_t off) {
+    return static_cast<uint16_t>(le(b, off, 2));
+}
+uint32_t u32(std::span<const uint8_t> b, size_t off) {
+    return static_cast<uint32_t>(le(b, off, 4));
+}
+uint64_t u64(std::span<const uint8_t> b, size_t off) {
+    return le(b, off, 8);
+}
 
 std::string hex(uint32_t v) {
     char buf[16];
@@ -47,12 +55,18 @@ struct KnownType {
 
 std::optional<KnownType> known_type(uint8_t type) {
     switch (static_cast<CdatType>(type)) {
-        case CdatType::Dsmas: return KnownType{"DSMAS", kDsmasLength};
-        case CdatType::Dslbis: return KnownType{"DSLBIS", kDslbisLength};
-        case CdatType::Dsmscis: return KnownType{"DSMSCIS", kDsmscisLength};
-        case CdatType::Dsis: return KnownType{"DSIS", kDsisLength};
-        case CdatType::Dsemts: return KnownType{"DSEMTS", kDsemtsLength};
-        case CdatType::Sslbis: return KnownType{"SSLBIS", 0};
+        case CdatType::Dsmas:
+            return KnownType{"DSMAS", kDsmasLength};
+        case CdatType::Dslbis:
+            return KnownType{"DSLBIS", kDslbisLength};
+        case CdatType::Dsmscis:
+            return KnownType{"DSMSCIS", kDsmscisLength};
+        case CdatType::Dsis:
+            return KnownType{"DSIS", kDsisLength};
+        case CdatType::Dsemts:
+            return KnownType{"DSEMTS", kDsemtsLength};
+        case CdatType::Sslbis:
+            return KnownType{"SSLBIS", 0};
     }
     return std::nullopt;
 }
@@ -60,13 +74,17 @@ std::optional<KnownType> known_type(uint8_t type) {
 // `e` is exactly the entry's bytes, its length already checked against its type.
 CdatStructure decode(uint8_t type, std::span<const uint8_t> e) {
     switch (static_cast<CdatType>(type)) {
-        case CdatType::Dsmas: return CdatDsmas{u8(e, 4), u8(e, 5), u64(e, 8), u64(e, 16)};
+        case CdatType::Dsmas:
+            return CdatDsmas{u8(e, 4), u8(e, 5), u64(e, 8), u64(e, 16)};
         case CdatType::Dslbis:
-            return CdatDslbis{u8(e, 4), u8(e, 5), u8(e, 6), u64(e, 8),
-                              {u16(e, 16), u16(e, 18), u16(e, 20)}};
-        case CdatType::Dsmscis: return CdatDsmscis{u8(e, 4), u64(e, 8), u32(e, 16)};
-        case CdatType::Dsis: return CdatDsis{u8(e, 4), u8(e, 5)};
-        case CdatType::Dsemts: return CdatDsemts{u8(e, 4), u8(e, 5), u64(e, 8), u64(e, 16)};
+            return CdatDslbis{
+                u8(e, 4), u8(e, 5), u8(e, 6), u64(e, 8), {u16(e, 16), u16(e, 18), u16(e, 20)}};
+        case CdatType::Dsmscis:
+            return CdatDsmscis{u8(e, 4), u64(e, 8), u32(e, 16)};
+        case CdatType::Dsis:
+            return CdatDsis{u8(e, 4), u8(e, 5)};
+        case CdatType::Dsemts:
+            return CdatDsemts{u8(e, 4), u8(e, 5), u64(e, 8), u64(e, 16)};
         case CdatType::Sslbis: {
             CdatSslbis s{u8(e, 4), u64(e, 8), {}};
             for (size_t off = kSslbisFixedLength; off + kSslbeLength <= e.size();
@@ -125,13 +143,12 @@ Result<CdatTable> parse_cdat(std::span<const uint8_t> table) {
                                  std::to_string(table.size() - offset) + " bytes left)");
         }
         if (auto known = known_type(type)) {
-            bool fits = known->length != 0
-                            ? length == known->length
-                            : length >= kSslbisFixedLength &&
-                                  (length - kSslbisFixedLength) % kSslbeLength == 0;
+            bool fits = known->length != 0 ? length == known->length
+                                           : length >= kSslbisFixedLength &&
+                                                 (length - kSslbisFixedLength) % kSslbeLength == 0;
             if (!fits) {
-                std::string expected = known->length != 0 ? std::to_string(known->length)
-                                                          : std::string("16 + 8n");
+                std::string expected =
+                    known->length != 0 ? std::to_string(known->length) : std::string("16 + 8n");
                 return bad_entry(index, off32,
                                  std::string(known->name) + " length " + std::to_string(length) +
                                      ", expected " + expected);
@@ -144,7 +161,7 @@ Result<CdatTable> parse_cdat(std::span<const uint8_t> table) {
 }
 
 const char* cdat_structure_name(const CdatStructure& structure) {
-    static constexpr const char* kNames[] = {"dsmas", "dslbis", "dsmscis", "dsis",
+    static constexpr const char* kNames[] = {"dsmas",  "dslbis", "dsmscis", "dsis",
                                              "dsemts", "sslbis", "unknown"};
     return kNames[structure.index()];
 }
@@ -188,9 +205,7 @@ struct ToJson {
                 {"entry_base_unit", s.entry_base_unit},
                 {"entries", std::move(entries)}};
     }
-    json operator()(const CdatUnknown& s) const {
-        return {{"type_id", s.type_id}, {"raw", s.raw}};
-    }
+    json operator()(const CdatUnknown& s) const { return {{"type_id", s.type_id}, {"raw", s.raw}}; }
 };
 
 }  // namespace

@@ -98,8 +98,8 @@ struct CdatUnknown {
     std::vector<uint8_t> raw;  // the whole entry, common header included
 };
 
-using CdatStructure = std::variant<CdatDsmas, CdatDslbis, CdatDsmscis, CdatDsis, CdatDsemts,
-                                   CdatSslbis, CdatUnknown>;
+using CdatStructure =
+    std::variant<CdatDsmas, CdatDslbis, CdatDsmscis, CdatDsis, CdatDsemts, CdatSslbis, CdatUnknown>;
 
 struct CdatEntry {
     uint32_t offset = 0;  // byte offset in the table

@@ -18,24 +18,23 @@ class CdatWalk : public std::enable_shared_from_this<CdatWalk> {
 public:
     using Done = std::function<void(Result<std::vector<uint8_t>>)>;
 
-    CdatWalk(std::shared_ptr<DoeMailbox> mb, CancelToken cancel, Done done)
-        : mb_(std::move(mb)), cancel_(std::move(cancel)), done_(std::move(done)) {}
+    CdatWalk(DoeExchange exchange, CancelToken cancel, Done done)
+        : exchange_(std::move(exchange)), cancel_(std::move(cancel)), done_(std::move(done)) {}
 
     void step(uint16_t handle) {
         visited_.insert(handle);
         DoeRequest request{kProtocolCdat, {cdat_read_request(handle)}, kDefaultMaxResponseDwords};
-        mb_->async_exchange(std::move(request), cancel_,
-                            [self = shared_from_this(), handle](Result<DoeResponse> r) {
-                                self->on_response(handle, std::move(r));
-                            });
+        exchange_(std::move(request), cancel_,
+                  [self = shared_from_this(), handle](Result<DoeResponse> r) {
+                      self->on_response(handle, std::move(r));
+                  });
     }
 
 private:
     Error entry_error(uint16_t handle, const std::string& what) const {
-        return Error(Errc::DeviceError, "CDAT read, entry handle " + std::to_string(handle) +
-                                            " (table offset " + hex(static_cast<uint32_t>(
-                                                                    table_.size())) +
-                                            "): " + what);
+        return Error(Errc::DeviceError,
+                     "CDAT read, entry handle " + std::to_string(handle) + " (table offset " +
+                         hex(static_cast<uint32_t>(table_.size())) + "): " + what);
     }
 
     // The entry bytes this response contributes, or why it is unusable.
@@ -49,8 +48,7 @@ private:
                               (static_cast<uint32_t>(served[3]) << 24);
             if (length < kCdatHeaderSize || length > kCdatMaxLength) {
                 return entry_error(handle, "the header's table length " + std::to_string(length) +
-                                               " is outside 16.." +
-                                               std::to_string(kCdatMaxLength));
+                                               " is outside 16.." + std::to_string(kCdatMaxLength));
             }
             expected_length_ = length;
             return served;
@@ -128,7 +126,7 @@ private:
         step(next);
     }
 
-    std::shared_ptr<DoeMailbox> mb_;
+    DoeExchange exchange_;
     CancelToken cancel_;
     Done done_;
     std::unordered_set<uint16_t> visited_;
@@ -138,13 +136,19 @@ private:
 
 }  // namespace
 
-uint32_t cdat_read_request(uint16_t handle) { return static_cast<uint32_t>(handle) << 16; }
+uint32_t cdat_read_request(uint16_t handle) {
+    return static_cast<uint32_t>(handle) << 16;
+}
+
+void async_read_cdat(DoeExchange exchange, CancelToken cancel,
+                     std::function<void(Result<std::vector<uint8_t>>)> done) {
+    auto walk = std::make_shared<CdatWalk>(std::move(exchange), std::move(cancel), std::move(done));
+    walk->step(0);
+}
 
 void async_read_cdat(DoeMailbox& mailbox, CancelToken cancel,
                      std::function<void(Result<std::vector<uint8_t>>)> done) {
-    auto walk = std::make_shared<CdatWalk>(mailbox.shared_from_this(), std::move(cancel),
-                                           std::move(done));
-    walk->step(0);
+    async_read_cdat(direct_exchange(mailbox), std::move(cancel), std::move(done));
 }
 
 }  // namespace cxlmgr::doe

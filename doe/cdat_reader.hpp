@@ -17,6 +17,8 @@ namespace cxlmgr::doe {
 // repeats, an entry is served shorter or longer than its own length field, the entries grow past
 // the header's length, or the header claims more than kCdatMaxLength. The result is the raw table;
 // parse_cdat() validates and decodes it.
+void async_read_cdat(DoeExchange exchange, CancelToken cancel,
+                     std::function<void(Result<std::vector<uint8_t>>)> done);
 void async_read_cdat(DoeMailbox& mailbox, CancelToken cancel,
                      std::function<void(Result<std::vector<uint8_t>>)> done);
 

@@ -10,18 +10,20 @@ class DiscoveryWalk : public std::enable_shared_from_this<DiscoveryWalk> {
 public:
     using Done = std::function<void(Result<std::vector<DoeProtocol>>)>;
 
-    DiscoveryWalk(std::shared_ptr<DoeMailbox> mb, CancelToken cancel, Done done)
-        : mb_(std::move(mb)), cancel_(std::move(cancel)), done_(std::move(done)) {}
+    DiscoveryWalk(DoeExchange exchange, uint8_t capability_version, CancelToken cancel, Done done)
+        : exchange_(std::move(exchange)),
+          capability_version_(capability_version),
+          cancel_(std::move(cancel)),
+          done_(std::move(done)) {}
 
     void step(uint8_t index) {
         visited_.set(index);
-        DoeRequest request{kProtocolDiscovery,
-                           {discovery_request(index, mb_->capability_version())},
-                           kHeaderDwords + 1};
-        mb_->async_exchange(std::move(request), cancel_,
-                            [self = shared_from_this(), index](Result<DoeResponse> r) {
-                                self->on_response(index, std::move(r));
-                            });
+        DoeRequest request{
+            kProtocolDiscovery, {discovery_request(index, capability_version_)}, kHeaderDwords + 1};
+        exchange_(std::move(request), cancel_,
+                  [self = shared_from_this(), index](Result<DoeResponse> r) {
+                      self->on_response(index, std::move(r));
+                  });
     }
 
 private:
@@ -59,7 +61,8 @@ private:
         step(next);
     }
 
-    std::shared_ptr<DoeMailbox> mb_;
+    DoeExchange exchange_;
+    uint8_t capability_version_;
     CancelToken cancel_;
     Done done_;
     std::bitset<256> visited_;
@@ -73,11 +76,17 @@ uint32_t discovery_request(uint8_t index, uint8_t capability_version) {
     return index | (version << 8);
 }
 
+void async_discover(DoeExchange exchange, uint8_t capability_version, CancelToken cancel,
+                    std::function<void(Result<std::vector<DoeProtocol>>)> done) {
+    auto walk = std::make_shared<DiscoveryWalk>(std::move(exchange), capability_version,
+                                                std::move(cancel), std::move(done));
+    walk->step(0);
+}
+
 void async_discover(DoeMailbox& mailbox, CancelToken cancel,
                     std::function<void(Result<std::vector<DoeProtocol>>)> done) {
-    auto walk = std::make_shared<DiscoveryWalk>(mailbox.shared_from_this(), std::move(cancel),
-                                                std::move(done));
-    walk->step(0);
+    async_discover(direct_exchange(mailbox), mailbox.capability_version(), std::move(cancel),
+                   std::move(done));
 }
 
 }  // namespace cxlmgr::doe

@@ -15,6 +15,8 @@ namespace cxlmgr::doe {
 // Discovery itself included. Sends Discovery Version 2 when the capability version is >= 2
 // (PCIe r6.1), 0 otherwise. A device whose chain revisits an index, or that answers with the
 // "no such index" pattern (vendor 0xFFFF), fails with DeviceError rather than looping.
+void async_discover(DoeExchange exchange, uint8_t capability_version, CancelToken cancel,
+                    std::function<void(Result<std::vector<DoeProtocol>>)> done);
 void async_discover(DoeMailbox& mailbox, CancelToken cancel,
                     std::function<void(Result<std::vector<DoeProtocol>>)> done);
 

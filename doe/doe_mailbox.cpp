@@ -18,7 +18,9 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+std::string ms(std::chrono::milliseconds d) {
+    return std::to_string(d.count()) + " ms";
+}
 
 Error with_suffix(Error e, const std::string& suffix) {
     e.message += suffix;
@@ -82,10 +84,14 @@ public:
             log::warning(mb_->describe(), ": status ", hex(*status),
                          " on entry (stale Error or response); aborting to resync");
             abort_then(Error(Errc::DeviceError, "stale Error or Data Object Ready on entry"),
-                       [self = shared_from_this()] { self->wait_not_busy(); });
+                       [self = shared_from_this()] { self->send(); });
             return;
         }
-        wait_not_busy();
+        if (*status & kStatusBusy) {
+            wait_not_busy();
+            return;
+        }
+        send();
     }
 
 private:
@@ -129,8 +135,8 @@ private:
     Status write_request() {
         const uint32_t base = mb_->offset_;
         const uint32_t length = static_cast<uint32_t>(request_.payload.size()) + kHeaderDwords;
-        uint32_t dw0 = request_.protocol.vendor_id |
-                       (static_cast<uint32_t>(request_.protocol.type) << 16);
+        uint32_t dw0 =
+            request_.protocol.vendor_id | (static_cast<uint32_t>(request_.protocol.type) << 16);
         CXLMGR_CHECK(cs_.write32(base + kRegWriteMailbox, dw0));
         CXLMGR_CHECK(cs_.write32(base + kRegWriteMailbox, length & kLengthMask));
         for (uint32_t dw : request_.payload) {
@@ -210,8 +216,8 @@ private:
         }
         CXLMGR_ASSIGN(uint32_t status, read_status());
         if (status & kStatusError) {
-            return Error(Errc::DeviceError, "Error bit set after reading the response (status " +
-                                                hex(status) + ")");
+            return Error(Errc::DeviceError,
+                         "Error bit set after reading the response (status " + hex(status) + ")");
         }
         if (status & kStatusReady) {
             return Error(Errc::DeviceError,
@@ -356,9 +362,10 @@ void DoeMailbox::async_exchange(DoeRequest request, CancelToken cancel, Callback
     {
         std::lock_guard lock(mutex_);
         if (dead_) {
-            Error e = *dead_;
-            e.message = describe() + " is dead after an earlier failure (" + e.message + ")";
-            fail_later(std::move(e));
+            // Not the original class (a Busy or Timeout would invite a retry): dead is final.
+            Errc code = dead_->code == Errc::DeviceGone ? Errc::DeviceGone : Errc::DeviceError;
+            fail_later(Error(
+                code, describe() + " is dead after an earlier failure (" + dead_->message + ")"));
             return;
         }
         if (in_flight_) {
@@ -387,7 +394,9 @@ std::optional<Error> DoeMailbox::dead_reason() const {
     return dead_;
 }
 
-std::string DoeMailbox::describe() const { return "DOE mailbox at " + hex(offset_); }
+std::string DoeMailbox::describe() const {
+    return "DOE mailbox at " + hex(offset_);
+}
 
 void DoeMailbox::mark_dead(Error reason) {
     log::error(describe(), ": marked dead: ", reason.message);
@@ -411,6 +420,13 @@ Result<std::vector<uint32_t>> find_doe_capabilities(pci::ConfigSpace& config) {
         }
     }
     return offsets;
+}
+
+DoeExchange direct_exchange(DoeMailbox& mailbox) {
+    return [mb = mailbox.shared_from_this()](DoeRequest request, CancelToken cancel,
+                                             DoeMailbox::Callback done) {
+        mb->async_exchange(std::move(request), std::move(cancel), std::move(done));
+    };
 }
 
 }  // namespace cxlmgr::doe

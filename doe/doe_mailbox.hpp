@@ -121,6 +121,13 @@ private:
     std::optional<Error> dead_;
 };
 
+// One exchange on some DOE mailbox. Multi-step protocols (Discovery, CDAT) take one of these, so
+// the daemon can send each step through its arbiter while tests drive a DoeMailbox directly.
+using DoeExchange = std::function<void(DoeRequest, CancelToken, DoeMailbox::Callback)>;
+
+// The exchange of `mailbox` itself (the callback keeps the mailbox alive).
+DoeExchange direct_exchange(DoeMailbox& mailbox);
+
 // Offsets of every DOE capability in the extended capability list, in list order.
 Result<std::vector<uint32_t>> find_doe_capabilities(pci::ConfigSpace& config);
 

@@ -48,7 +48,7 @@ thread_local Scan* t_scan = nullptr;
 // libpci declares its error callback noreturn and carries on after it as if the process had
 // exited (dereferencing the NULL it just failed to get, for instance). The only way to survive
 // it is to leave libpci's frames with longjmp, back into scan_guarded.
-[[noreturn]] __attribute__((format(printf, 1, 2))) void on_libpci_error(char* fmt, ...) {
+__attribute__((noreturn, format(printf, 1, 2))) void on_libpci_error(char* fmt, ...) {
     Scan* scan = t_scan;
     if (scan == nullptr) {
         std::abort();  // libpci is only ever called from scan_guarded, which sets t_scan

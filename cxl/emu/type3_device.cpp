@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cxl/emu/doe_responder.hpp"
+#include "cxl/emu/mailbox_model.hpp"
 #include "pci/registers.hpp"
 
 namespace cxlmgr::emu {
@@ -59,7 +61,9 @@ Result<std::shared_ptr<Type3Device>> Type3Device::create(DeviceDescription descr
     std::shared_ptr<Type3Device> dev(new Type3Device(std::move(description), std::move(clock)));
     // Parts are created here; each validates its own section of the description.
     // [doe-responder]
+    CXLMGR_ASSIGN(dev->doe_, DoeResponder::create(dev->context_));
     // [mailbox-model]
+    CXLMGR_ASSIGN(dev->mailbox_, MailboxModel::create(dev->context_));
     return dev;
 }
 
@@ -277,6 +281,29 @@ void Type3Device::arm_fault(Fault fault, uint32_t count) {
 void Type3Device::clear_faults() {
     std::lock_guard lock(mutex_);
     context_.faults.clear();
+}
+
+// The mailbox is always a MailboxModel once create() succeeded; the member has the seam's type
+// (register_block.hpp) because the frame's register paths need nothing more.
+Status Type3Device::inject_event(EventLog log, EventKind kind, const nlohmann::json& fields) {
+    std::lock_guard lock(mutex_);
+    auto* mailbox = dynamic_cast<MailboxModel*>(mailbox_.get());
+    if (mailbox == nullptr) {
+        return Error(Errc::Unsupported, name() + ": this device has no mailbox model");
+    }
+    return mailbox->inject_event(log, kind, fields);
+}
+
+EventInterruptPolicy Type3Device::event_interrupt_policy() {
+    std::lock_guard lock(mutex_);
+    auto* mailbox = dynamic_cast<MailboxModel*>(mailbox_.get());
+    return mailbox != nullptr ? mailbox->event_interrupt_policy() : EventInterruptPolicy{};
+}
+
+bool Type3Device::firmware_transfer_open() {
+    std::lock_guard lock(mutex_);
+    auto* mailbox = dynamic_cast<MailboxModel*>(mailbox_.get());
+    return mailbox != nullptr && mailbox->firmware_transfer_open();
 }
 
 }  // namespace cxlmgr::emu

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cxl/emu/event_logs.hpp"
 #include "cxl/emu/register_block.hpp"
 #include "pci/emulated_device.hpp"
 
@@ -38,6 +39,14 @@ public:
     void arm_fault(Fault fault, uint32_t count = 1);
     void clear_faults();
     [[nodiscard]] const DeviceDescription& description() const { return context_.description; }
+
+    // Adds a record to an event log, as org.cxlmgr1.Emulator.InjectEvent does (field names in
+    // event_records.hpp); InvalidArgument for unknown or out-of-range fields.
+    Status inject_event(EventLog log, EventKind kind, const nlohmann::json& fields);
+    // The event interrupt policy the host last set (all zero until it sets one).
+    [[nodiscard]] EventInterruptPolicy event_interrupt_policy();
+    // True while a multi-part firmware transfer is open (the state a host must abort).
+    [[nodiscard]] bool firmware_transfer_open();
 
     // Runs f(context, doe, mailbox) under the device lock; for the emulator's own control paths
     // (event injection, tests) that need the parts' state. doe and mailbox may be null.

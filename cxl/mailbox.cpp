@@ -1,0 +1,320 @@
+#include "cxl/mailbox.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.hpp"
+#include "cxl/mailbox_registers.hpp"
+#include "cxl/opcodes.hpp"
+#include "cxl/return_code.hpp"
+
+namespace cxlmgr::cxl {
+
+using namespace detail;
+
+struct Mailbox::Op {
+    MailboxRequest request;
+    CancelToken cancel;
+    Callback done;
+    unsigned percent = 0;
+};
+
+Mailbox::Mailbox(Private, boost::asio::any_io_executor executor,
+                 std::shared_ptr<pci::PciDevice> device, DeviceRegisterMap map,
+                 MailboxConfig config, uint32_t payload_size)
+    : executor_(std::move(executor)),
+      device_(std::move(device)),
+      map_(std::move(map)),
+      bar_(*map_.bar),
+      config_(config),
+      name_(device_->name()),
+      payload_size_(payload_size) {}
+
+uint32_t Mailbox::payload_size() const {
+    std::lock_guard lock(mutex_);
+    return payload_size_;
+}
+
+bool Mailbox::in_flight() const {
+    std::lock_guard lock(mutex_);
+    return in_flight_;
+}
+
+std::optional<Error> Mailbox::failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
+}
+
+Error Mailbox::gone(const std::string& what) const {
+    return Error(Errc::DeviceGone, name_ + ": " + what + " reads all-ones (device removed?)");
+}
+
+Status Mailbox::begin(const MailboxRequest& request) {
+    std::lock_guard lock(mutex_);
+    if (failure_) {
+        return Error(Errc::DeviceError, name_ +
+                                            ": the mailbox is out of service since an "
+                                            "earlier command failed (" +
+                                            failure_->message + "); reset it first");
+    }
+    if (in_flight_) {
+        return Error(Errc::Busy, name_ + ": " + opcode::describe(in_flight_opcode_) +
+                                     " is still in flight on this mailbox");
+    }
+    if (request.input.size() > payload_size_) {
+        return Error(Errc::InvalidArgument,
+                     name_ + ": " + opcode::describe(request.opcode) + " input of " +
+                         std::to_string(request.input.size()) + " bytes exceeds the " +
+                         std::to_string(payload_size_) + "-byte mailbox payload");
+    }
+    in_flight_ = true;
+    in_flight_opcode_ = request.opcode;
+    return ok_status();
+}
+
+Status Mailbox::ring(uint16_t opcode, ByteSpan input) {
+    const uint32_t control = bar_.read32(reg(mbox_reg::kControl));
+    if (control == 0xFFFFFFFFu) {
+        return gone("the mailbox Control register");
+    }
+    if ((control & kControlDoorbell) != 0) {
+        return Error(Errc::Busy, name_ + ": mailbox in use by another agent (doorbell set before " +
+                                     opcode::describe(opcode) + ")");
+    }
+    // Whole qwords, then a dword, then the last 1-3 bytes packed into a zero-padded dword: the
+    // payload area is a power of two of at least 256 bytes, so the padding stays inside it.
+    const uint64_t base = reg(mbox_reg::kPayload);
+    size_t i = 0;
+    for (; i + 8 <= input.size(); i += 8) {
+        bar_.write64(base + i, load_le(input, i, 8));
+    }
+    if (i + 4 <= input.size()) {
+        bar_.write32(base + i, static_cast<uint32_t>(load_le(input, i, 4)));
+        i += 4;
+    }
+    if (i < input.size()) {
+        bar_.write32(base + i, static_cast<uint32_t>(load_le(input, i, input.size() - i)));
+    }
+    // One 64-bit store: devices (QEMU among them) ignore a Command register written in halves.
+    bar_.write64(reg(mbox_reg::kCommand),
+                 static_cast<uint64_t>(opcode) | (static_cast<uint64_t>(input.size()) << 16));
+    bar_.write32(reg(mbox_reg::kControl), control | kControlDoorbell);
+    return ok_status();
+}
+
+void Mailbox::async_command(MailboxRequest request, CancelToken cancel, Callback done) {
+    auto op = std::make_shared<Op>(Op{std::move(request), std::move(cancel), std::move(done), 0});
+    Status s = begin(op->request);
+    if (s.ok()) {
+        s = ring(op->request.opcode, op->request.input);
+        if (!s.ok()) {
+            std::lock_guard lock(mutex_);
+            in_flight_ = false;
+        }
+    }
+    if (!s.ok()) {
+        boost::asio::post(executor_, [op, e = std::move(s).error()] { op->done(e); });
+        return;
+    }
+    wait_doorbell(op, op->request.opcode, [self = shared_from_this(), op](Result<uint64_t> st) {
+        if (!st.ok()) {
+            self->finish(op, std::move(st).error());
+            return;
+        }
+        self->on_status(op, *st);
+    });
+}
+
+void Mailbox::wait_doorbell(std::shared_ptr<Op> op, uint16_t opcode, StatusNext next) {
+    auto self = shared_from_this();
+    auto check = [self]() -> Result<bool> {
+        const uint32_t control = self->bar_.read32(self->reg(mbox_reg::kControl));
+        if (control == 0xFFFFFFFFu) {
+            return self->gone("the mailbox Control register");
+        }
+        return (control & kControlDoorbell) == 0;
+    };
+    auto done = [self, op, opcode, next = std::move(next)](Status s) {
+        if (s.ok()) {
+            const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
+            if (status == ~0ull) {
+                next(self->gone("the mailbox Status register"));
+                return;
+            }
+            next(status);
+            return;
+        }
+        Error e = std::move(s).error();
+        if (e.code == Errc::Timeout) {
+            e.message = self->name_ + ": the doorbell did not clear within " +
+                        ms(self->config_.doorbell_timeout) + " for " + opcode::describe(opcode);
+            const uint64_t memdev = self->bar_.read64(self->map_.memdev_status.offset);
+            const MemdevStatus m = decode_memdev_status(memdev);
+            if (memdev == ~0ull) {
+                e.message += " (Memory Device Status reads all-ones)";
+            } else if (m.fatal || m.fw_halt) {
+                e.message += std::string(" (device reports") + (m.fatal ? " fatal error" : "") +
+                             (m.fw_halt ? " firmware halt" : "") + ")";
+            }
+            log::error(e.message, "; mailbox taken out of service");
+            std::lock_guard lock(self->mutex_);
+            self->failure_ = e;
+        }
+        next(e);
+    };
+    // The doorbell phase ignores the caller's token: the device already has the command, and
+    // the mailbox cannot be used again until it answers.
+    async_poll(executor_, config_.doorbell_backoff, Clock::now() + config_.doorbell_timeout,
+               CancelToken{}, std::move(check), std::move(done));
+}
+
+void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
+    MailboxResponse r;
+    r.opcode = op->request.opcode;
+    r.return_code = field16(status, 32);
+    r.vendor_status = field16(status, 48);
+    if (r.return_code == static_cast<uint16_t>(ReturnCode::BackgroundCommandStarted)) {
+        follow_background(std::move(op));
+        return;
+    }
+    if (r.return_code == static_cast<uint16_t>(ReturnCode::Success)) {
+        auto out = read_output(r.opcode);
+        if (!out.ok()) {
+            finish(op, std::move(out).error());
+            return;
+        }
+        r.output = std::move(*out);
+    }
+    finish(op, std::move(r));
+}
+
+void Mailbox::follow_background(std::shared_ptr<Op> op) {
+    auto self = shared_from_this();
+    auto check = [self, op]() -> Result<bool> {
+        const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
+        const uint64_t bg = self->bar_.read64(self->reg(mbox_reg::kBackgroundStatus));
+        if (status == ~0ull || bg == ~0ull) {
+            return self->gone("the mailbox background status");
+        }
+        const unsigned percent = std::min(100u, static_cast<unsigned>((bg >> 16) & 0x7F));
+        if (percent != op->percent) {
+            op->percent = percent;
+            if (op->request.options.on_progress) {
+                op->request.options.on_progress(percent);
+            }
+        }
+        return (status & kStatusBackgroundOperation) == 0 || percent == 100;
+    };
+    async_poll(executor_, config_.background_backoff,
+               Clock::now() + op->request.options.background_timeout, op->cancel, std::move(check),
+               [self, op](Status s) { self->on_background_done(op, std::move(s)); });
+}
+
+void Mailbox::on_background_done(std::shared_ptr<Op> op, Status status) {
+    const std::string what = name_ + ": " + opcode::describe(op->request.opcode);
+    if (!status.ok()) {
+        Error e = std::move(status).error();
+        const std::string progress = std::to_string(op->percent) + "% done";
+        if (e.code == Errc::Timeout) {
+            e.message = what + " did not complete in the background within " +
+                        ms(op->request.options.background_timeout) + " (" + progress + ")";
+        } else if (e.code == Errc::Cancelled) {
+            e.message = what + " was cancelled while running in the background (" + progress +
+                        "); the device may still complete it";
+            if (op->request.options.abort_background_on_cancel) {
+                abort_background(std::move(op), std::move(e));
+                return;
+            }
+        }
+        finish(op, std::move(e));
+        return;
+    }
+    const uint64_t bg = bar_.read64(reg(mbox_reg::kBackgroundStatus));
+    if (bg == ~0ull) {
+        finish(op, gone("the mailbox background status"));
+        return;
+    }
+    if (field16(bg, 0) != op->request.opcode) {
+        finish(op, Error(Errc::DeviceError, what +
+                                                " completed, but the background status "
+                                                "reports opcode " +
+                                                hex(field16(bg, 0), 4)));
+        return;
+    }
+    MailboxResponse r;
+    r.opcode = op->request.opcode;
+    r.background = true;
+    r.return_code = field16(bg, 32);
+    r.vendor_status = field16(bg, 48);
+    if (r.return_code == static_cast<uint16_t>(ReturnCode::Success)) {
+        auto out = read_output(r.opcode);
+        if (!out.ok()) {
+            finish(op, std::move(out).error());
+            return;
+        }
+        r.output = std::move(*out);
+    }
+    finish(op, std::move(r));
+}
+
+void Mailbox::abort_background(std::shared_ptr<Op> op, Error cancelled) {
+    Status s = ring(opcode::kRequestAbortBackgroundOperation, {});
+    if (!s.ok()) {
+        cancelled.message +=
+            "; Request Abort Background Operation could not be sent: " + s.error().message;
+        finish(op, std::move(cancelled));
+        return;
+    }
+    wait_doorbell(op, opcode::kRequestAbortBackgroundOperation,
+                  [self = shared_from_this(), op, cancelled](Result<uint64_t> st) mutable {
+                      if (!st.ok()) {
+                          cancelled.message +=
+                              "; Request Abort Background Operation failed: " + st.error().message;
+                      } else {
+                          cancelled.message += "; Request Abort Background Operation answered " +
+                                               describe_return_code(field16(*st, 32));
+                      }
+                      self->finish(op, std::move(cancelled));
+                  });
+}
+
+Result<Bytes> Mailbox::read_output(uint16_t opcode) {
+    const uint64_t command = bar_.read64(reg(mbox_reg::kCommand));
+    if (command == ~0ull) {
+        return gone("the mailbox Command register");
+    }
+    const uint64_t length = (command >> 16) & kCommandLengthMask;
+    const uint32_t payload = payload_size();
+    if (length > payload) {
+        return Error(Errc::DeviceError, name_ + ": " + opcode::describe(opcode) +
+                                            " output length lie: the device "
+                                            "claims " +
+                                            std::to_string(length) +
+                                            " output bytes, but its payload area "
+                                            "holds only " +
+                                            std::to_string(payload));
+    }
+    Bytes out(length);
+    const uint64_t base = reg(mbox_reg::kPayload);
+    size_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        store_le(out, i, bar_.read64(base + i), 8);
+    }
+    if (i + 4 <= length) {
+        store_le(out, i, bar_.read32(base + i), 4);
+        i += 4;
+    }
+    if (i < length) {
+        store_le(out, i, bar_.read32(base + i), static_cast<unsigned>(length - i));
+    }
+    return out;
+}
+
+void Mailbox::finish(const std::shared_ptr<Op>& op, Result<MailboxResponse> result) {
+    {
+        std::lock_guard lock(mutex_);
+        in_flight_ = false;
+    }
+    op->done(std::move(result));
+}
+
+}  // namespace cxlmgr::cxl

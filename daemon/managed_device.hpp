@@ -1,0 +1,141 @@
+// One device under the daemon's management: its transports (the DOE instance that serves CDAT,
+// the primary mailbox), each behind its own arbitration channel, and what the D-Bus layer shows
+// of it. Every exchange with the device goes through the channels; nothing else touches the
+// mailboxes.
+//
+// Threading: methods may be called from any thread. Callbacks run on the channel's strand (a
+// pool thread): the D-Bus layer hops back to its own loop. Property changes are announced
+// through the listener, also from a pool thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "cxl/commands/firmware.hpp"
+#include "cxl/mailbox.hpp"
+#include "daemon/arbiter.hpp"
+#include "daemon/device_factory.hpp"
+#include "doe/cdat.hpp"
+#include "doe/doe_mailbox.hpp"
+
+namespace cxlmgr::daemon {
+
+enum class DeviceState { Online, Degraded, Failed, Gone };
+std::string_view device_state_name(DeviceState state);  // "online", "degraded", ...
+
+// What org.cxlmgr1.Device (and .Firmware's slot properties) show.
+struct DeviceProperties {
+    std::string name;
+    std::string address;  // empty for emulated devices
+    std::string backend;
+    uint16_t vendor_id = 0;
+    uint16_t device_id = 0;
+    uint64_t serial = 0;  // Device Serial Number capability; 0 when absent
+    DeviceState state = DeviceState::Online;
+    std::string state_reason;  // why the device is degraded, failed or gone
+    uint32_t payload_size = 0;
+    std::string firmware_revision;
+    std::optional<cxl::FwInfo> firmware;
+};
+
+struct CdatSnapshot {
+    std::vector<uint8_t> raw;
+    doe::CdatTable table;
+};
+
+struct ManagedDeviceOptions {
+    doe::DoeTimeouts doe_timeouts;
+    cxl::MailboxConfig mailbox_config;
+    // How long an interactive request may wait for its channel before it fails with Timeout.
+    std::chrono::milliseconds queue_deadline{10000};
+};
+
+class ManagedDevice : public std::enable_shared_from_this<ManagedDevice> {
+public:
+    using Done = std::function<void(Status)>;
+    template <typename T>
+    using Callback = std::function<void(Result<T>)>;
+
+    // Creates the channels, finds the DOE instance serving CDAT (Discovery), opens the mailbox
+    // and reads Identify and Get FW Info. A device whose mailbox cannot be opened is still
+    // returned, in state Failed with the reason; a device without CDAT has has_cdat() false.
+    // Fails only when no channel can be created (daemon stopping).
+    static void async_open(Arbiter& arbiter, OpenedDevice opened, ManagedDeviceOptions options,
+                           Callback<std::shared_ptr<ManagedDevice>> done);
+
+    [[nodiscard]] DeviceProperties properties() const;
+    [[nodiscard]] const std::string& name() const { return name_; }
+    [[nodiscard]] bool has_cdat() const;
+    // The emulated device model, for org.cxlmgr1.Emulator; null for real devices.
+    [[nodiscard]] const std::shared_ptr<emu::Type3Device>& emulator() const { return emulator_; }
+
+    // Decoded Identify Memory Device (keys of cxl::identify_to_json).
+    void identify(Callback<nlohmann::json> done);
+    // Decoded Get Health Info (keys of cxl::health_to_json).
+    void health(Callback<nlohmann::json> done);
+    // Get FW Info, also refreshing the firmware properties.
+    void firmware_info(Callback<cxl::FwInfo> done);
+    // One raw mailbox command; the policy (which opcodes callers may send) is the caller's.
+    void command(uint16_t opcode, std::vector<uint8_t> input, Callback<cxl::MailboxResponse> done);
+    // The CDAT, read once over DOE (every exchange one transaction, the whole read one "cdat"
+    // session) and cached; refresh drops the cache first. A malformed table is a DeviceError
+    // naming the fault and is not cached.
+    void cdat(bool refresh, Callback<std::shared_ptr<const CdatSnapshot>> done);
+    // The table read last, if any (never reads).
+    [[nodiscard]] std::shared_ptr<const CdatSnapshot> cached_cdat() const;
+
+    // Called after any property changed.
+    void set_properties_listener(std::function<void()> listener);
+
+    // Marks the device gone (surprise removal, rescan) with the reason.
+    void mark_gone(const std::string& reason);
+
+    // Teardown: stops new submissions, cancels and drains in-flight transactions, then calls
+    // drained (on a pool thread).
+    void close(std::function<void()> drained);
+
+    // Counters of this device's channels, for diagnostics.
+    [[nodiscard]] std::vector<Arbiter::ChannelReport> channel_report() const;
+
+    // Implementation detail of async_open; use async_open.
+    ManagedDevice(std::string name, OpenedDevice opened, ManagedDeviceOptions options);
+
+private:
+    class Opener;
+    // change returns whether it changed anything; the listener hears only of real changes.
+    void update(const std::function<bool(DeviceProperties&)>& change);
+    bool set_state(DeviceProperties& p, DeviceState state, std::string reason);
+    // Keeps State in line with what the last mailbox command showed.
+    void note_outcome(const Status& status);
+    TransactionOptions interactive(std::string description) const;
+    void mailbox_call(cxl::MailboxRequest request, TransactionOptions options,
+                      Callback<cxl::MailboxResponse> done);
+    doe::DoeExchange arbitrated_exchange(std::shared_ptr<Session> session);
+
+    const std::string name_;
+    ManagedDeviceOptions options_;
+    std::shared_ptr<pci::PciDevice> device_;
+    std::shared_ptr<emu::Type3Device> emulator_;
+    std::shared_ptr<Channel> mailbox_channel_;
+    std::shared_ptr<Channel> doe_channel_;  // null without a CDAT-serving DOE instance
+    std::shared_ptr<cxl::Mailbox> mailbox_;
+    std::shared_ptr<doe::DoeMailbox> doe_;
+
+    mutable std::mutex mutex_;
+    DeviceProperties properties_;
+    std::shared_ptr<const CdatSnapshot> cdat_cache_;
+    std::function<void()> listener_;
+};
+
+// Opcodes a caller may send through Device.Command without --allow-raw-writes: commands that
+// only read. Anything else (firmware, media, security, event clearing, vendor opcodes) changes
+// the device or steals state the daemon owns, and needs --allow-raw-writes.
+bool raw_command_is_read_only(uint16_t opcode);
+
+}  // namespace cxlmgr::daemon
