@@ -86,6 +86,11 @@ Result<DaemonConfig> parse_config(const json& j) {
                 return bad("discover", "must be true or false");
             }
             config.discover = value.get<bool>();
+        } else if (key == "authorized_group") {
+            if (!value.is_string()) {
+                return bad("authorized_group", "must be a group name (or \"\" for root only)");
+            }
+            config.authorized_group = value.get<std::string>();
         } else {
             return bad("\"" + key + "\"", "is not a known key");
         }

@@ -2,7 +2,7 @@
 //   {"devices": [{"backend": "sysfs", "address": "0000:0d:00.0"},
 //                {"backend": "vfio", "address": "0000:0e:00.0"},
 //                {"backend": "emulated", "name": "emu0", "serial": 4660}],
-//    "discover": true}
+//    "discover": true, "authorized_group": "cxlmgr"}
 // Unknown keys are refused with the key named, so a typo never silently changes behaviour.
 #pragma once
 
@@ -29,6 +29,9 @@ struct DeviceSpec {
 struct DaemonConfig {
     std::vector<DeviceSpec> devices;
     bool discover = false;  // add every CXL memory device libpci finds (sysfs backend)
+    // Members of this group may call the changing methods besides root (the D-Bus policy
+    // grants the same group; the daemon checks again). Empty: root only.
+    std::string authorized_group = "cxlmgr";
 };
 
 Result<DaemonConfig> parse_config(const nlohmann::json& json);

@@ -1,144 +1,63 @@
 // cxlmgrd: the one owner of CXL memory devices' DOE and mailboxes on a server.
-#include <getopt.h>
+//
+// This file is the composition root: the only file of daemon/ that includes dbus/. The D-Bus
+// loop runs on the main thread's io_context; device transports run on the arbiter's pool.
+#include <grp.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
-#include <cstdlib>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <iostream>
-#include <optional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/log.hpp"
+#include "daemon/arbiter.hpp"
 #include "daemon/config.hpp"
 #include "daemon/device_factory.hpp"
+#include "daemon/managed_device.hpp"
+#include "daemon/options.hpp"
 #include "daemon/probe.hpp"
+#include "dbus/service.hpp"
 #include "pci/config_dump.hpp"
 
 namespace {
 
 using namespace cxlmgr;
 
+constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-void usage(std::ostream& out) {
-    out << "Usage: cxlmgrd [OPTIONS]\n"
-           "Manage CXL memory devices: DOE, CDAT, mailbox, firmware update and events.\n\n"
-           "  --config FILE        JSON configuration (devices to manage, discovery)\n"
-           "  --emulate N          add N emulated CXL Type-3 devices (emu0, emu1, ...)\n"
-           "  --probe              open every configured device, report what is found, exit\n"
-           "  --dump-config NAME   print NAME's config space as `lspci -xxxx` does, exit\n"
-           "                       (feed it to `lspci -F FILE -vvv`)\n"
-           "  --log-level LEVEL    debug, info, warning or error (default info)\n"
-           "  --help               show this help\n"
-           "  --version            show the version\n";
+std::string spec_name(const daemon::DeviceSpec& spec) {
+    return spec.backend == daemon::Backend::Emulated ? spec.emulated.name : spec.address;
 }
 
-struct Options {
-    std::optional<std::string> config_path;
-    unsigned emulate = 0;
-    bool probe = false;
-    std::optional<std::string> dump_config;
-};
-
-Result<Options> parse_options(int argc, char** argv) {
-    enum { kConfig = 1, kEmulate, kProbe, kDump, kLogLevel, kHelp, kVersion };
-    static const option long_options[] = {
-        {"config", required_argument, nullptr, kConfig},
-        {"emulate", required_argument, nullptr, kEmulate},
-        {"probe", no_argument, nullptr, kProbe},
-        {"dump-config", required_argument, nullptr, kDump},
-        {"log-level", required_argument, nullptr, kLogLevel},
-        {"help", no_argument, nullptr, kHelp},
-        {"version", no_argument, nullptr, kVersion},
-        {nullptr, 0, nullptr, 0},
-    };
-    Options opts;
-    opterr = 0;
-    int c = 0;
-    while ((c = getopt_long(argc, argv, "", long_options, nullptr)) != -1) {
-        switch (c) {
-            case kConfig:
-                opts.config_path = optarg;
-                break;
-            case kEmulate: {
-                char* end = nullptr;
-                unsigned long n = std::strtoul(optarg, &end, 10);
-                if (end == optarg || *end != '\0' || n > 4096) {
-                    return Error(Errc::InvalidArgument, "--emulate takes a number from 0 to 4096");
-                }
-                opts.emulate = static_cast<unsigned>(n);
-                break;
-            }
-            case kProbe:
-                opts.probe = true;
-                break;
-            case kDump:
-                opts.dump_config = optarg;
-                break;
-            case kLogLevel: {
-                CXLMGR_ASSIGN(auto level, log::parse_level(optarg));
-                log::set_level(level);
-                break;
-            }
-            case kHelp:
-                usage(std::cout);
-                std::exit(0);
-            case kVersion:
-                std::cout << "cxlmgrd " << CXLMGR_VERSION << "\n";
-                std::exit(0);
-            default:
-                return Error(Errc::InvalidArgument, std::string("unknown or incomplete option '") +
-                                                        argv[optind - 1] + "'");
-        }
-    }
-    if (optind < argc) {
-        return Error(Errc::InvalidArgument,
-                     std::string("unexpected argument '") + argv[optind] + "'");
-    }
-    return opts;
-}
-
-int run(const Options& opts) {
-    daemon::DaemonConfig config;
-    if (opts.config_path) {
-        auto loaded = daemon::load_config(*opts.config_path);
-        if (!loaded.ok()) {
-            log::error(loaded.error().message);
-            return kExitUsage;
-        }
-        config = std::move(loaded).value();
-    }
-    daemon::add_default_emulated_devices(config, opts.emulate);
-    if (config.discover) {
-        auto discovered = daemon::add_discovered_devices(config);
-        if (!discovered.ok()) {
-            log::error("discovery failed: ", discovered.error().message);
-            return 1;
-        }
-    }
-    if (!opts.probe && !opts.dump_config) {
-        log::error("the D-Bus service is not part of this build yet; use --probe or --dump-config");
-        return kExitUsage;
-    }
+int run_probe(const daemon::Options& opts, const daemon::DaemonConfig& config) {
     int status = 0;
     bool dumped = false;
     for (const auto& spec : config.devices) {
+        std::string name = spec_name(spec);
+        if (opts.mode == daemon::Options::Mode::DumpConfig && name != opts.dump_device) {
+            continue;
+        }
         auto opened = daemon::open_device(spec);
-        std::string name =
-            spec.backend == daemon::Backend::Emulated ? spec.emulated.name : spec.address;
         if (!opened.ok()) {
             log::error(name, ": ", opened.error().message);
-            status = 1;
+            status = kExitFailure;
             continue;
         }
         pci::PciDevice& device = *opened->device;
-        if (opts.dump_config) {
-            if (name != *opts.dump_config) {
-                continue;
-            }
+        if (opts.mode == daemon::Options::Mode::DumpConfig) {
             std::string address = spec.address.empty() ? "0000:00:00.0" : spec.address;
             auto dump = pci::dump_config_lspci(device.config(), address, "cxlmgrd " + name);
             if (!dump.ok()) {
                 log::error(name, ": ", dump.error().message);
-                return 1;
+                return kExitFailure;
             }
             std::cout << *dump;
             dumped = true;
@@ -147,12 +66,12 @@ int run(const Options& opts) {
         auto report = daemon::print_probe_report(device, std::cout);
         if (!report.ok()) {
             log::error(name, ": ", report.error().message);
-            status = 1;
+            status = kExitFailure;
         }
     }
-    if (opts.dump_config && !dumped) {
-        log::error("no configured device is named '", *opts.dump_config, "'");
-        return 1;
+    if (opts.mode == daemon::Options::Mode::DumpConfig && !dumped) {
+        log::error("no configured device is named '", opts.dump_device, "'");
+        return kExitFailure;
     }
     if (config.devices.empty()) {
         log::warning("no devices configured (use --config or --emulate)");
@@ -160,14 +79,216 @@ int run(const Options& opts) {
     return status;
 }
 
+Result<std::optional<gid_t>> resolve_group(const std::string& name) {
+    if (name.empty()) {
+        return std::optional<gid_t>();
+    }
+    struct group* g = getgrnam(name.c_str());
+    if (g == nullptr) {
+        // The group is created by the package; without it only root may change anything.
+        log::info("group '", name, "' does not exist: changing methods are for root only");
+        return std::optional<gid_t>();
+    }
+    return std::optional<gid_t>(g->gr_gid);
+}
+
+Status prepare_state_dir(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return Error(Errc::IoError, "cannot create the state directory " + dir + ": " + ec.message());
+    }
+    if (::access(dir.c_str(), W_OK) != 0) {
+        return Error(Errc::PermissionDenied, "the state directory " + dir + " is not writable");
+    }
+    ::chmod(dir.c_str(), 0700);
+    return ok_status();
+}
+
+// Opens every configured device, exports each as soon as it is ready, then takes the name.
+class Startup : public std::enable_shared_from_this<Startup> {
+public:
+    Startup(boost::asio::io_context& io, daemon::Arbiter& arbiter, dbus::Service& service,
+            std::vector<std::shared_ptr<daemon::ManagedDevice>>& devices)
+        : io_(io), arbiter_(arbiter), service_(service), devices_(devices) {}
+
+    void run(const daemon::DaemonConfig& config) {
+        remaining_ = config.devices.size() + 1;  // +1 until every open has been started
+        for (const auto& spec : config.devices) {
+            auto opened = daemon::open_device(spec);
+            if (!opened.ok()) {
+                // A device that cannot be opened is reported and skipped: the others are served.
+                log::error(spec_name(spec), ": not managed: ", opened.error().message);
+                one_done();
+                continue;
+            }
+            daemon::ManagedDevice::async_open(
+                arbiter_, std::move(opened).value(), {},
+                [self = shared_from_this()](Result<std::shared_ptr<daemon::ManagedDevice>> device) {
+                    boost::asio::post(self->io_, [self, device = std::move(device)]() mutable {
+                        self->opened(std::move(device));
+                    });
+                });
+        }
+        one_done();
+    }
+
+private:
+    void opened(Result<std::shared_ptr<daemon::ManagedDevice>> device) {
+        if (!device.ok()) {
+            log::error("device not managed: ", device.error().message);
+        } else {
+            auto added = service_.add_device(*device);
+            if (!added.ok()) {
+                log::error((*device)->name(), ": not exported: ", added.error().message);
+            } else {
+                devices_.push_back(*device);
+            }
+        }
+        one_done();
+    }
+
+    void one_done() {
+        if (--remaining_ != 0) {
+            return;
+        }
+        auto named = service_.request_name();
+        if (!named.ok()) {
+            log::error("cannot take the name org.cxlmgr1: ", named.error().message);
+            failed = true;
+            io_.stop();
+            return;
+        }
+        log::info("serving ", devices_.size(), " device(s) as org.cxlmgr1");
+        sd_notifyf(0, "READY=1\nSTATUS=Serving %zu device(s)", devices_.size());
+    }
+
+    boost::asio::io_context& io_;
+    daemon::Arbiter& arbiter_;
+    dbus::Service& service_;
+    std::vector<std::shared_ptr<daemon::ManagedDevice>>& devices_;
+    size_t remaining_ = 0;
+
+public:
+    bool failed = false;
+};
+
+// DESIGN.md "Lifetimes": stop new work (the name and the objects go), drain every device's
+// channels, then stop the pool and the loop.
+void shutdown(boost::asio::io_context& io, daemon::Arbiter& arbiter, dbus::Service& service,
+              std::vector<std::shared_ptr<daemon::ManagedDevice>>& devices) {
+    sd_notify(0, "STOPPING=1");
+    service.release_name_and_stop();
+    auto remaining = std::make_shared<std::atomic<size_t>>(devices.size() + 1);
+    auto finish = [&io, &arbiter, remaining] {
+        if (remaining->fetch_sub(1) == 1) {
+            boost::asio::post(io, [&io, &arbiter] {
+                arbiter.shutdown();
+                io.stop();
+            });
+        }
+    };
+    for (const auto& device : devices) {
+        device->close(finish);
+    }
+    finish();
+}
+
+int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config) {
+    auto state = prepare_state_dir(opts.state_dir);
+    if (!state.ok()) {
+        log::error(state.error().message);
+        return kExitFailure;
+    }
+    auto gid = resolve_group(config.authorized_group);
+    if (!gid.ok()) {
+        log::error(gid.error().message);
+        return kExitFailure;
+    }
+    boost::asio::io_context io;
+    daemon::Arbiter arbiter(2);
+    dbus::ServiceOptions service_options;
+    service_options.bus = opts.bus == daemon::Options::Bus::System    ? dbus::ServiceOptions::Bus::System
+                          : opts.bus == daemon::Options::Bus::Session ? dbus::ServiceOptions::Bus::Session
+                                                                      : dbus::ServiceOptions::Bus::Address;
+    service_options.address = opts.bus_address;
+    service_options.allow_raw_writes = opts.allow_raw_writes;
+    service_options.authorized_gid = *gid;
+    service_options.version = CXLMGR_VERSION;
+    auto service = dbus::Service::create(io, service_options);
+    if (!service.ok()) {
+        log::error("cannot connect to the bus: ", service.error().message);
+        return kExitFailure;
+    }
+    std::vector<std::shared_ptr<daemon::ManagedDevice>> devices;
+    auto startup = std::make_shared<Startup>(io, arbiter, **service, devices);
+
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    bool stopping = false;
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+            return;
+        }
+        log::info("signal ", signal, ": stopping");
+        stopping = true;
+        shutdown(io, arbiter, **service, devices);
+    });
+    startup->run(config);
+    io.run();
+    if (!stopping) {
+        // The loop ended without a signal (the name could not be taken): still drain.
+        (*service)->release_name_and_stop();
+        for (const auto& device : devices) {
+            device->close([] {});
+        }
+        arbiter.shutdown();
+    }
+    service->reset();
+    return startup->failed ? kExitFailure : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto opts = parse_options(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto opts = daemon::parse_options(args);
     if (!opts.ok()) {
-        std::cerr << "cxlmgrd: " << opts.error().message << "\n";
-        usage(std::cerr);
+        std::cerr << "cxlmgrd: " << opts.error().message << "\n" << daemon::usage();
         return kExitUsage;
     }
-    return run(*opts);
+    if (opts->mode == daemon::Options::Mode::Help) {
+        std::cout << daemon::usage();
+        return 0;
+    }
+    if (opts->mode == daemon::Options::Mode::Version) {
+        std::cout << "cxlmgrd " << CXLMGR_VERSION << "\n";
+        return 0;
+    }
+    if (opts->log_level) {
+        log::set_level(*opts->log_level);
+    }
+    // Under systemd stderr goes to the journal: priority prefixes instead of timestamps.
+    log::set_journal_prefixes(std::getenv("JOURNAL_STREAM") != nullptr);
+
+    daemon::DaemonConfig config;
+    if (opts->config_path) {
+        auto loaded = daemon::load_config(*opts->config_path);
+        if (!loaded.ok()) {
+            log::error(loaded.error().message);
+            return kExitUsage;
+        }
+        config = std::move(loaded).value();
+    }
+    daemon::add_default_emulated_devices(config, opts->emulate);
+    if (config.discover) {
+        auto discovered = daemon::add_discovered_devices(config);
+        if (!discovered.ok()) {
+            log::error("discovery failed: ", discovered.error().message);
+            return kExitFailure;
+        }
+    }
+    if (opts->mode == daemon::Options::Mode::Probe || opts->mode == daemon::Options::Mode::DumpConfig) {
+        return run_probe(*opts, config);
+    }
+    return run_service(*opts, config);
 }

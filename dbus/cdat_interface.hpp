@@ -1,0 +1,43 @@
+// org.cxlmgr1.Cdat on a device object with a DOE instance serving CDAT.
+//
+// Checksum, Revision and Length come from the header of the last table read successfully. A
+// property Get never waits for the device: until a table has been read the properties are 0,
+// and such a Get starts one background read (never more than one at a time) whose success is
+// announced with PropertiesChanged. ReadRaw, Read and Refresh update them as well. In practice
+// the first read starts when the object is exported, since InterfacesAdded carries every
+// property; a failed read is tried again at the next Get.
+#pragma once
+
+#include <dbus/generated/Cdat_adaptor.h>
+#include <optional>
+
+#include "dbus/service_context.hpp"
+#include "doe/cdat.hpp"
+
+namespace cxlmgr::dbus {
+
+class CdatInterface final : public org::cxlmgr1::Cdat_adaptor {
+public:
+    explicit CdatInterface(DeviceContext& context);
+    virtual ~CdatInterface() = default;
+
+private:
+    using Snapshot = std::shared_ptr<const daemon::CdatSnapshot>;
+
+    void ReadRaw(sdbus::Result<std::vector<uint8_t>>&& result) override;
+    void Read(sdbus::Result<std::vector<std::map<std::string, sdbus::Variant>>>&& result) override;
+    void Refresh(sdbus::Result<>&& result) override;
+    uint8_t Checksum() override;
+    uint8_t Revision() override;
+    uint32_t Length() override;
+
+    // D-Bus thread: remembers the header of a table read successfully; announces changes.
+    void show(const Snapshot& snapshot);
+    void read_in_background();
+
+    DeviceContext& context_;
+    std::optional<doe::CdatHeader> header_;
+    bool background_read_ = false;
+};
+
+}  // namespace cxlmgr::dbus

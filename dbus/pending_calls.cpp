@@ -1,0 +1,85 @@
+#include "dbus/pending_calls.hpp"
+
+#include "common/log.hpp"
+
+namespace cxlmgr::dbus {
+namespace {
+
+std::string describe_duration(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) {
+        return std::to_string(d.count() / 1000) + " s";
+    }
+    return std::to_string(d.count()) + " ms";
+}
+
+}  // namespace
+
+PendingCalls::PendingCalls(boost::asio::io_context& io, std::shared_ptr<Dispatcher> dispatcher,
+                           std::shared_ptr<BusLoop> loop, std::chrono::milliseconds guard)
+    : io_(io), dispatcher_(std::move(dispatcher)), loop_(std::move(loop)), guard_(guard) {}
+
+void PendingCalls::add(uint64_t id, std::unique_ptr<Entry> entry) {
+    entry->guard = std::make_unique<boost::asio::steady_timer>(io_, guard_);
+    entry->guard->async_wait([weak = weak_from_this(), id](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self) {
+            return;  // answered (the timer went with its entry) or service gone
+        }
+        auto taken = self->take(id);
+        if (!taken) {
+            return;
+        }
+        const std::string limit = describe_duration(self->guard_);
+        log::error(taken->subject.name, ": a D-Bus call got no answer from the daemon within ",
+                   limit, "; answering Timeout");
+        self->deliver(*taken, to_dbus_error(Error(Errc::Timeout, "no answer within " + limit +
+                                                                     "; the call was abandoned"),
+                                            taken->subject.name));
+        self->loop_->kick();
+    });
+    entries_.emplace(id, std::move(entry));
+}
+
+std::unique_ptr<PendingCalls::Entry> PendingCalls::take(uint64_t id) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+        return nullptr;
+    }
+    auto entry = std::move(it->second);
+    entries_.erase(it);
+    entry->guard->cancel();
+    return entry;
+}
+
+std::optional<sdbus::Error> PendingCalls::gone_error(const Entry& entry) const {
+    if (!entry.subject.alive.expired()) {
+        return std::nullopt;
+    }
+    return to_dbus_error(
+        Error(Errc::DeviceGone, entry.subject.name + " was removed while the call was in progress"),
+        entry.subject.name);
+}
+
+void PendingCalls::deliver(Entry& entry, const sdbus::Error& error) {
+    try {
+        entry.fail(error);
+    } catch (const sdbus::Error& e) {
+        log_send_failure(entry.subject.name, e);
+    }
+}
+
+void PendingCalls::log_send_failure(const std::string& subject, const sdbus::Error& e) {
+    log::warning(subject, ": could not send a D-Bus reply: ", e.getName(), ": ", e.getMessage());
+}
+
+void PendingCalls::fail_all(const sdbus::Error& error) {
+    auto entries = std::move(entries_);
+    entries_.clear();
+    for (auto& [id, entry] : entries) {
+        entry->guard->cancel();
+        deliver(*entry, error);
+    }
+    loop_->kick();
+}
+
+}  // namespace cxlmgr::dbus

@@ -1,0 +1,94 @@
+// The org.cxlmgr1 D-Bus service: the root object /org/cxlmgr1 (ObjectManager, Manager) and one
+// object per managed device, served from the io_context of the D-Bus thread (BusLoop, no
+// library thread). docs/DBUS.md describes the conventions.
+//
+// Threading: every method of Service must be called on the D-Bus thread (a handler running in
+// `io`), or before `io` runs. Daemon callbacks (pool threads) are hopped to that thread
+// internally. Destroy the Service on the D-Bus thread or after `io` stopped; `io` must outlive
+// it.
+//
+// Order of use (systemd Type=dbus counts the daemon ready once the name is taken, so the name
+// comes last):
+//   auto service = Service::create(io, options);   // connects, exports /org/cxlmgr1
+//   service->set_rescan_hook(...);                  // optional
+//   service->add_device(device);                    // for each opened device
+//   service->request_name();                        // org.cxlmgr1: clients may come now
+//   ... io.run() ...; add_device/remove_device as devices come and go
+//   service->release_name_and_stop();               // before the devices are closed
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "daemon/managed_device.hpp"
+
+namespace cxlmgr::dbus {
+
+struct ServiceOptions {
+    enum class Bus { System, Session, Address };
+    Bus bus = Bus::System;
+    std::string address;  // Bus::Address only, e.g. "unix:path=/run/test/bus"
+    // Pass Device.Command opcodes that change the device (--allow-raw-writes).
+    bool allow_raw_writes = false;
+    // Members of this group may call the changing methods besides root (Command stays root only).
+    std::optional<gid_t> authorized_gid;
+    std::string version;  // Manager.Version
+    // A deferred call the daemon has not answered after this long ends with Timeout. Transports
+    // have their own, much shorter deadlines: this only guards against a lost callback.
+    std::chrono::milliseconds call_guard{std::chrono::minutes(5)};
+};
+
+class Service {
+public:
+    // Completion of a rescan; callable from any thread, once.
+    using RescanDone = std::function<void(Status)>;
+    // Called on the D-Bus thread for Manager.Rescan (after authorization); must not block. It
+    // makes its add_device/remove_device calls (on the D-Bus thread) before calling done; the
+    // reply then lists the devices. Without a hook, Rescan answers Unsupported.
+    using RescanHook = std::function<void(RescanDone done)>;
+
+    // Connects to the bus (without requesting the name) and exports /org/cxlmgr1. IoError when
+    // the bus cannot be reached.
+    static Result<std::unique_ptr<Service>> create(boost::asio::io_context& io,
+                                                   ServiceOptions options);
+    ~Service();
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+
+    void set_rescan_hook(RescanHook hook);
+
+    // Exports /org/cxlmgr1/devices/<id> and announces it (InterfacesAdded). InvalidArgument when
+    // a device of that name, or of a name mapping to the same object path, is exported already;
+    // DeviceGone after release_name_and_stop().
+    Status add_device(std::shared_ptr<daemon::ManagedDevice> device);
+    // Announces the removal (InterfacesRemoved); calls in flight on it end with DeviceGone. The
+    // object is unregistered from a posted handler (never inside one of its own handlers).
+    // NotFound for an unknown name.
+    Status remove_device(const std::string& name);
+    // Device names exported, sorted.
+    [[nodiscard]] std::vector<std::string> device_names() const;
+
+    // Takes org.cxlmgr1. Busy when another process owns it, IoError otherwise.
+    Status request_name();
+    // Shutdown: ends pending calls with DeviceGone, removes every device object, releases the
+    // name (flushing what is queued) and stops serving. Idempotent.
+    void release_name_and_stop();
+
+    [[nodiscard]] std::string unique_name() const;
+    [[nodiscard]] size_t pending_call_count() const;
+
+private:
+    struct Core;
+    explicit Service(std::shared_ptr<Core> core);
+    std::shared_ptr<Core> core_;
+};
+
+}  // namespace cxlmgr::dbus
