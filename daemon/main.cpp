@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,7 +97,8 @@ Status prepare_state_dir(const std::string& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-        return Error(Errc::IoError, "cannot create the state directory " + dir + ": " + ec.message());
+        return Error(Errc::IoError,
+                     "cannot create the state directory " + dir + ": " + ec.message());
     }
     if (::access(dir.c_str(), W_OK) != 0) {
         return Error(Errc::PermissionDenied, "the state directory " + dir + " is not writable");
@@ -115,22 +117,72 @@ public:
     void run(const daemon::DaemonConfig& config) {
         remaining_ = config.devices.size() + 1;  // +1 until every open has been started
         for (const auto& spec : config.devices) {
-            auto opened = daemon::open_device(spec);
-            if (!opened.ok()) {
-                // A device that cannot be opened is reported and skipped: the others are served.
-                log::error(spec_name(spec), ": not managed: ", opened.error().message);
-                one_done();
-                continue;
-            }
-            daemon::ManagedDevice::async_open(
-                arbiter_, std::move(opened).value(), {},
-                [self = shared_from_this()](Result<std::shared_ptr<daemon::ManagedDevice>> device) {
-                    boost::asio::post(self->io_, [self, device = std::move(device)]() mutable {
-                        self->opened(std::move(device));
-                    });
-                });
+            open(spec, [self = shared_from_this()] { self->one_done(); });
         }
         one_done();
+    }
+
+    // Opens one device and exports it; then (on the D-Bus thread) calls next. A device that
+    // cannot be opened is reported and skipped: the others are served.
+    void open(const daemon::DeviceSpec& spec, std::function<void()> next) {
+        auto opened = daemon::open_device(spec);
+        if (!opened.ok()) {
+            log::error(spec_name(spec), ": not managed: ", opened.error().message);
+            next();
+            return;
+        }
+        daemon::ManagedDevice::async_open(
+            arbiter_, std::move(opened).value(), {},
+            [self = shared_from_this(), next = std::move(next)](
+                Result<std::shared_ptr<daemon::ManagedDevice>> device) mutable {
+                boost::asio::post(self->io_, [self, device = std::move(device),
+                                              next = std::move(next)]() mutable {
+                    self->opened(std::move(device));
+                    next();
+                });
+            });
+    }
+
+    // Manager.Rescan: CXL memory devices libpci finds now that are not managed yet are opened
+    // and exported; managed real devices it no longer finds are marked gone.
+    void rescan(dbus::Service::RescanDone done) {
+        daemon::DaemonConfig found;
+        found.discover = true;
+        auto discovered = daemon::add_discovered_devices(found);
+        if (!discovered.ok()) {
+            done(discovered.error().with_context("rescan"));
+            return;
+        }
+        std::set<std::string> present;
+        for (const auto& spec : found.devices) {
+            present.insert(spec.address);
+        }
+        std::set<std::string> managed;
+        for (const auto& device : devices_) {
+            auto p = device->properties();
+            if (p.address.empty()) {
+                continue;  // emulated devices do not come and go with the PCI bus
+            }
+            managed.insert(p.address);
+            if (present.count(p.address) == 0 && p.state != daemon::DeviceState::Gone) {
+                log::warning(p.name, ": no longer found on the PCI bus");
+                device->mark_gone("no longer found on the PCI bus at rescan");
+            }
+        }
+        auto pending = std::make_shared<size_t>(1);
+        auto finished = std::make_shared<dbus::Service::RescanDone>(std::move(done));
+        auto one = [pending, finished] {
+            if (--*pending == 0) {
+                (*finished)(ok_status());
+            }
+        };
+        for (const auto& spec : found.devices) {
+            if (managed.count(spec.address) == 0) {
+                ++*pending;
+                open(spec, one);
+            }
+        }
+        one();
     }
 
 private:
@@ -145,7 +197,6 @@ private:
                 devices_.push_back(*device);
             }
         }
-        one_done();
     }
 
     void one_done() {
@@ -208,9 +259,10 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
     boost::asio::io_context io;
     daemon::Arbiter arbiter(2);
     dbus::ServiceOptions service_options;
-    service_options.bus = opts.bus == daemon::Options::Bus::System    ? dbus::ServiceOptions::Bus::System
-                          : opts.bus == daemon::Options::Bus::Session ? dbus::ServiceOptions::Bus::Session
-                                                                      : dbus::ServiceOptions::Bus::Address;
+    service_options.bus =
+        opts.bus == daemon::Options::Bus::System    ? dbus::ServiceOptions::Bus::System
+        : opts.bus == daemon::Options::Bus::Session ? dbus::ServiceOptions::Bus::Session
+                                                    : dbus::ServiceOptions::Bus::Address;
     service_options.address = opts.bus_address;
     service_options.allow_raw_writes = opts.allow_raw_writes;
     service_options.authorized_gid = *gid;
@@ -222,6 +274,8 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
     }
     std::vector<std::shared_ptr<daemon::ManagedDevice>> devices;
     auto startup = std::make_shared<Startup>(io, arbiter, **service, devices);
+    (*service)->set_rescan_hook(
+        [startup](dbus::Service::RescanDone done) { startup->rescan(std::move(done)); });
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     bool stopping = false;
@@ -287,7 +341,8 @@ int main(int argc, char** argv) {
             return kExitFailure;
         }
     }
-    if (opts->mode == daemon::Options::Mode::Probe || opts->mode == daemon::Options::Mode::DumpConfig) {
+    if (opts->mode == daemon::Options::Mode::Probe ||
+        opts->mode == daemon::Options::Mode::DumpConfig) {
         return run_probe(*opts, config);
     }
     return run_service(*opts, config);

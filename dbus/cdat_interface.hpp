@@ -3,9 +3,9 @@
 // Checksum, Revision and Length come from the header of the last table read successfully. A
 // property Get never waits for the device: until a table has been read the properties are 0,
 // and such a Get starts one background read (never more than one at a time) whose success is
-// announced with PropertiesChanged. ReadRaw, Read and Refresh update them as well. In practice
-// the first read starts when the object is exported, since InterfacesAdded carries every
-// property; a failed read is tried again at the next Get.
+// announced with PropertiesChanged. ReadRaw, Read and Refresh update them as well. The first
+// read starts when the object is exported (prefetch()); a failed one is tried again at the next
+// Get.
 #pragma once
 
 #include <dbus/generated/Cdat_adaptor.h>
@@ -20,6 +20,9 @@ class CdatInterface final : public org::cxlmgr1::Cdat_adaptor {
 public:
     explicit CdatInterface(DeviceContext& context);
     virtual ~CdatInterface() = default;
+
+    // Starts the background read that fills the properties, unless one runs or they are known.
+    void prefetch() { read_in_background(); }
 
 private:
     using Snapshot = std::shared_ptr<const daemon::CdatSnapshot>;

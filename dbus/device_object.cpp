@@ -34,6 +34,11 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
                 std::make_unique<EmulatorInterface>(self->context_, device->emulator());
         }
         self->object_->finishRegistration();
+        // InterfacesAdded carries every property, so the Cdat ones would start their read
+        // anyway; starting it first says so.
+        if (self->cdat_interface_) {
+            self->cdat_interface_->prefetch();
+        }
         self->object_->emitInterfacesAddedSignal();
     } catch (const sdbus::Error& e) {
         return Error(Errc::InvalidArgument, device->name() + ": cannot export " + self->path_ +

@@ -153,6 +153,24 @@ void ServiceFixture::start(std::vector<std::string> names, ServiceOptions option
     client_ = sdbus::createSessionBusConnectionWithAddress(address_);
     client_->enterEventLoopAsync();
     root_ = std::make_unique<RootClient>(*client_);
+    // Exporting a device starts a background CDAT read (for the Cdat properties). Tests start
+    // once it is done, so a one-shot fault they arm is never used up by it.
+    for (const auto& name : names) {
+        if (!wait_cdat_known(name)) {
+            throw std::runtime_error(name + ": the Cdat properties stayed 0");
+        }
+    }
+}
+
+bool ServiceFixture::wait_cdat_known(const std::string& name) {
+    auto client = device_client(name);
+    for (int i = 0; i < 500; ++i) {
+        if (client->Length() != 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
 }
 
 std::unique_ptr<DeviceClient> ServiceFixture::device_client(const std::string& name) {

@@ -130,6 +130,8 @@ protected:
 
     std::shared_ptr<daemon::ManagedDevice> open_device(const std::string& name);
     std::unique_ptr<DeviceClient> device_client(const std::string& name);
+    // Waits until the Cdat properties of `name` are known (its background read is done).
+    bool wait_cdat_known(const std::string& name);
     // Waits until the service holds `n` deferred calls (a call reached the daemon).
     bool wait_pending(size_t n, std::chrono::milliseconds timeout = 5000ms);
 

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "cxl/emu/device_description.hpp"
+#include "cxl/emu/faults.hpp"
 #include "tests/dbus/service_fixture.hpp"
 
 namespace cxlmgr::dbus::test {
@@ -87,15 +88,25 @@ TEST_F(ServiceTest, CdatReadRawAndReadAgree) {
 TEST_F(ServiceTest, CdatPropertiesAreFilledInTheBackgroundAndAnnounced) {
     start({"emu0"});
     const auto raw = device_client("emu0")->ReadRaw();
-    // A client watching a device that appears: InterfacesAdded carries every property, which
-    // asks for the Cdat ones before any table was read. They answer 0 at once, the read runs
-    // in the background, and its result arrives as PropertiesChanged.
+    // A client watching a device that appears: exporting it starts the CDAT read, so
+    // InterfacesAdded shows the Cdat properties as 0, and the read's result arrives as
+    // PropertiesChanged.
     auto emu1 = device_client("emu1");
-    ASSERT_TRUE(on_io([this] { return service_->add_device(open_device("emu1")); }).ok());
+    auto device = open_device("emu1");
+    ASSERT_TRUE(on_io([&] { return service_->add_device(device); }).ok());
     EXPECT_TRUE(root_->objects.wait_for("added /org/cxlmgr1/devices/emu1"));
     EXPECT_TRUE(root_->objects.wait_for("/org/cxlmgr1/devices/emu1 Cdat.Length=0"));
     EXPECT_TRUE(emu1->changes.wait_for("org.cxlmgr1.Cdat.Length=" + std::to_string(raw.size())));
     EXPECT_EQ(emu1->Length(), raw.size());
+}
+
+TEST_F(ServiceTest, AFailedCdatPrefetchIsRetriedByTheNextGet) {
+    start({"emu0"});
+    auto device = open_device("emu1");
+    device->emulator()->arm_fault(emu::Fault::BadCdatChecksum);  // spoils the export's read
+    ASSERT_TRUE(on_io([&] { return service_->add_device(device); }).ok());
+    // Gets while that read runs start nothing; the first after its failure reads again.
+    EXPECT_TRUE(wait_cdat_known("emu1"));
 }
 
 TEST_F(ServiceTest, InjectedDoeFaultsSurfaceAsContractErrors) {
@@ -226,7 +237,8 @@ TEST_F(ServiceTest, RemovingADeviceEndsItsCallsInFlightWithDeviceGone) {
     auto unknown = on_io([this] { return service_->remove_device("emu1"); });
     ASSERT_FALSE(unknown.ok());
     EXPECT_EQ(unknown.error().code, Errc::NotFound);
-    auto again = on_io([this] { return service_->add_device(open_device("emu1")); });
+    auto reopened = open_device("emu1");
+    auto again = on_io([&] { return service_->add_device(reopened); });
     EXPECT_TRUE(again.ok()) << again.error().message;
     EXPECT_TRUE(root_->objects.wait_for("added /org/cxlmgr1/devices/emu1"));
 }
@@ -253,7 +265,8 @@ TEST_F(ServiceTest, RefusesDuplicateNamesAndCollidingPaths) {
     auto duplicate = on_io([this] { return service_->add_device(devices_.at("emu_0")); });
     ASSERT_FALSE(duplicate.ok());
     EXPECT_EQ(duplicate.error().code, Errc::InvalidArgument);
-    auto colliding = on_io([this] { return service_->add_device(open_device("emu.0")); });
+    auto other = open_device("emu.0");
+    auto colliding = on_io([&] { return service_->add_device(other); });
     ASSERT_FALSE(colliding.ok());
     EXPECT_EQ(colliding.error().code, Errc::InvalidArgument);
     EXPECT_NE(colliding.error().message.find("/org/cxlmgr1/devices/emu_0"), std::string::npos)

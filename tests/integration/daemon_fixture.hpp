@@ -64,7 +64,6 @@ private:
     std::unique_ptr<TempDir> dir_;
     std::unique_ptr<TestBus> bus_;
     std::unique_ptr<DaemonProcess> daemon_;
-    bool stopped_by_test_ = false;
 };
 
 // Runs `call`, expecting an sdbus::Error; returns its name ("" when none was thrown, after

@@ -5,13 +5,16 @@
 //   - org.freedesktop.DBus.GetId sent to the bus itself: one hop.
 // It starts its own private dbus-daemon and cxlmgrd --emulate 1 (binary from the build), makes
 // the calls from one sd-bus client in interleaved blocks (so drift on a noisy machine hits all
-// three alike), and prints p50/p99/mean of each and the ratios. Usage: dbus_bench [CALLS]
+// kinds alike), and prints p50/p99/mean of each and the ratios. Two more rows show where
+// Identify's time goes: Device.Command(0x4000) (same device path, no decoding) and a property
+// Get (answered by the bus thread, no device). Usage: dbus_bench [CALLS]
 // (default 5000 per kind). A benchmark: it prints figures and exits 0 unless it cannot run.
 #include <sdbus-c++/sdbus-c++.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <string>
@@ -61,6 +64,18 @@ int run(int calls) {
             throw std::runtime_error("empty Identify");
         }
     };
+    // Where Identify's time goes: a raw Command(0x4000) takes the same device path without the
+    // decoding; a property Get is answered from the bus thread without touching the device.
+    auto command = [&] {
+        std::tuple<uint16_t, std::vector<uint8_t>> r;
+        device->callMethod("Command")
+            .onInterface("org.cxlmgr1.Device")
+            .withArguments(uint16_t{0x4000}, std::vector<uint8_t>{})
+            .storeResultsTo(r);
+    };
+    auto get_state = [&] {
+        sdbus::Variant v = device->getProperty("State").onInterface("org.cxlmgr1.Device");
+    };
     auto ping = [&] { device->callMethod("Ping").onInterface("org.freedesktop.DBus.Peer"); };
     auto get_id = [&] {
         std::string id;
@@ -68,19 +83,26 @@ int run(int calls) {
     };
     for (int i = 0; i < 200; ++i) {  // warm-up: connections, caches, lazy paths
         identify();
+        command();
+        get_state();
         ping();
         get_id();
     }
-    std::vector<double> t_identify, t_ping, t_getid;
+    std::vector<double> t_identify, t_command, t_state, t_ping, t_getid;
+    const std::function<void()> identify_fn = identify, command_fn = command, state_fn = get_state,
+                                ping_fn = ping, get_id_fn = get_id;
     constexpr int kBlock = 100;
     for (int done = 0; done < calls; done += kBlock) {
         const int n = std::min(kBlock, calls - done);
-        for (int i = 0; i < n; ++i)
-            t_identify.push_back(time_us(identify));
-        for (int i = 0; i < n; ++i)
-            t_ping.push_back(time_us(ping));
-        for (int i = 0; i < n; ++i)
-            t_getid.push_back(time_us(get_id));
+        // One block of each kind in turn.
+        for (auto [samples, call] :
+             {std::pair{&t_identify, &identify_fn}, std::pair{&t_command, &command_fn},
+              std::pair{&t_state, &state_fn}, std::pair{&t_ping, &ping_fn},
+              std::pair{&t_getid, &get_id_fn}}) {
+            for (int i = 0; i < n; ++i) {
+                samples->push_back(time_us(*call));
+            }
+        }
     }
     const Stats id = stats(t_identify), pg = stats(t_ping), gi = stats(t_getid);
     std::printf(
@@ -92,6 +114,8 @@ int run(int calls) {
         std::printf("%-34s %9.1f %9.1f %9.1f\n", name, s.p50, s.p99, s.mean);
     };
     row("Device.Identify (cxlmgrd, emu0)", id);
+    row("Device.Command(0x4000) (emu0)", stats(t_command));
+    row("Properties.Get State (emu0)", stats(t_state));
     row("Peer.Ping (cxlmgrd)", pg);
     row("GetId (dbus-daemon)", gi);
     std::printf("ratio Identify/Ping:   p50 %.2f  p99 %.2f\n", id.p50 / pg.p50, id.p99 / pg.p99);
