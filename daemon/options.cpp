@@ -5,7 +5,9 @@
 namespace cxlmgr::daemon {
 namespace {
 
-Error usage_error(const std::string& what) { return Error(Errc::InvalidArgument, what); }
+Error usage_error(const std::string& what) {
+    return Error(Errc::InvalidArgument, what);
+}
 
 // "--name=value" or "--name value".
 struct ArgReader {

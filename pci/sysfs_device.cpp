@@ -287,16 +287,23 @@ SysfsDevice::SysfsDevice(std::string address, fs::path device_dir, bool read_onl
       lock_(std::move(lock)),
       config_(std::move(config)) {}
 
-SysfsDevice::~SysfsDevice() = default;
-
-Result<std::unique_ptr<SysfsDevice>> SysfsDevice::open(std::string address, SysfsOptions opts) {
+Result<FunctionDir> find_function_dir(const fs::path& sysfs_root, std::string_view address) {
     CXLMGR_ASSIGN(std::string bdf, parse_pci_address(address));
-    fs::path dir = opts.sysfs_root / bdf;
+    fs::path dir = sysfs_root / bdf;
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
         return Error(Errc::NotFound,
                      "no PCI function " + bdf + " (" + dir.string() + " does not exist)");
     }
+    return FunctionDir{std::move(bdf), std::move(dir)};
+}
+
+SysfsDevice::~SysfsDevice() = default;
+
+Result<std::unique_ptr<SysfsDevice>> SysfsDevice::open(std::string address, SysfsOptions opts) {
+    CXLMGR_ASSIGN(FunctionDir function, find_function_dir(opts.sysfs_root, address));
+    std::string bdf = std::move(function.bdf);
+    fs::path dir = std::move(function.dir);
     if (auto driver = sysfs_link_name(dir, "driver")) {
         fs::path unbind = opts.sysfs_root.parent_path() / "drivers" / *driver / "unbind";
         return Error(Errc::Busy, bdf + " is bound to kernel driver " + *driver +

@@ -25,6 +25,15 @@ Result<std::string> parse_pci_address(std::string_view address);
 
 // The last component of a sysfs symlink of a device directory ("driver" -> "cxl_pci",
 // "iommu_group" -> "12"); nullopt when the link does not exist.
+// A function's sysfs directory: the address normalized ("DDDD:BB:DD.F") and its directory under
+// sysfs_root. InvalidArgument for a malformed address, NotFound when no such function exists.
+struct FunctionDir {
+    std::string bdf;
+    std::filesystem::path dir;
+};
+Result<FunctionDir> find_function_dir(const std::filesystem::path& sysfs_root,
+                                      std::string_view address);
+
 std::optional<std::string> sysfs_link_name(const std::filesystem::path& device_dir,
                                            const char* link);
 

@@ -154,13 +154,9 @@ struct VfioDevice::MappedBar {
 VfioDevice::~VfioDevice() = default;
 
 Result<std::unique_ptr<VfioDevice>> VfioDevice::open(std::string address, VfioOptions opts) {
-    CXLMGR_ASSIGN(std::string bdf, parse_pci_address(address));
-    fs::path dir = opts.sysfs_root / bdf;
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) {
-        return Error(Errc::NotFound,
-                     "no PCI function " + bdf + " (" + dir.string() + " does not exist)");
-    }
+    CXLMGR_ASSIGN(FunctionDir function, find_function_dir(opts.sysfs_root, address));
+    std::string bdf = std::move(function.bdf);
+    fs::path dir = std::move(function.dir);
 
     auto group_name = sysfs_link_name(dir, "iommu_group");
     if (!group_name) {

@@ -14,7 +14,7 @@ constexpr uint8_t kDsmas = 0, kDslbis = 1, kDsmscis = 2, kDsis = 3, kDsemts = 4,
 constexpr uint32_t kHeaderLen = 16;
 
 class Writer {
-  public:
+public:
     void put(uint64_t value, unsigned width) {
         for (unsigned i = 0; i < width; ++i) {
             bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));

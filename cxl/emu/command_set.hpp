@@ -58,7 +58,7 @@ struct CommandOutcome {
 };
 
 class CommandSet {
-  public:
+public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
     static Result<std::unique_ptr<CommandSet>> create(DeviceContext& context,
@@ -82,7 +82,7 @@ class CommandSet {
         return firmware_.transfer_open(now);
     }
 
-  private:
+private:
     using Handler = CommandOutcome (CommandSet::*)(std::span<const uint8_t> input, TimePoint now);
     struct Command {
         uint16_t opcode;

@@ -32,7 +32,7 @@
 namespace cxlmgr::emu {
 
 class DoeResponder : public RegisterBlock {
-  public:
+public:
     // Builds the CDAT from context.description.cdat and reads timing["doe_response_us"].
     // `context` must outlive the responder (the device owns both).
     static Result<std::unique_ptr<DoeResponder>> create(DeviceContext& context);
@@ -43,7 +43,7 @@ class DoeResponder : public RegisterBlock {
 
     [[nodiscard]] const CdatImage& cdat() const { return cdat_; }
 
-  private:
+private:
     enum class Phase { Idle, Processing, NeverReady, Responding };
 
     DoeResponder(DeviceContext& context, CdatImage cdat, std::chrono::microseconds delay);

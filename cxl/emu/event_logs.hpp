@@ -38,7 +38,7 @@ struct EventInterruptPolicy {
 };
 
 class EventLogs {
-  public:
+public:
     static constexpr size_t kGetHeaderSize = 0x20;
 
     static Result<EventLogs> create(const DeviceDescription& description);
@@ -63,7 +63,7 @@ class EventLogs {
     // Set Event Interrupt Policy: a reserved mode (3) is Invalid Input.
     ReturnCode set_policy(std::span<const uint8_t> settings);
 
-  private:
+private:
     struct Log {
         std::deque<EventRecord> records;
         uint16_t next_handle = 1;

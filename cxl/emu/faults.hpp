@@ -30,7 +30,7 @@ Result<Fault> parse_fault(std::string_view name);
 
 // Armed faults with remaining counts. Not thread-safe by itself: the device model holds its lock.
 class FaultSet {
-  public:
+public:
     static constexpr uint32_t kForever = UINT32_MAX;
 
     void arm(Fault fault, uint32_t count = 1) { counts_[index(fault)] = count; }
@@ -48,7 +48,7 @@ class FaultSet {
         return true;
     }
 
-  private:
+private:
     static constexpr unsigned index(Fault f) { return static_cast<unsigned>(f); }
     std::array<uint32_t, static_cast<unsigned>(Fault::kCount)> counts_{};
 };

@@ -36,11 +36,11 @@ inline constexpr std::array<uint8_t, 8> kFirmwareMagic = {'C', 'X', 'L', 'E', 'M
 
 // Table-driven CRC32 (reflected polynomial 0xEDB88320, slicing by eight).
 class Crc32 {
-  public:
+public:
     void update(std::span<const uint8_t> bytes);
     [[nodiscard]] uint32_t value() const { return ~state_; }
 
-  private:
+private:
     uint32_t state_ = 0xFFFFFFFFu;
 };
 
@@ -71,7 +71,7 @@ std::vector<uint8_t> build_firmware_image(std::string revision, std::span<const 
 // A synthetic image of any size whose bytes are computed on demand, so benchmarks can stream a
 // 64 MiB image without holding it. The payload is a deterministic function of `seed`.
 class PatternFirmwareImage {
-  public:
+public:
     // Throws std::invalid_argument for an invalid revision. Computes the payload CRC once.
     PatternFirmwareImage(std::string revision, uint64_t payload_length, uint64_t seed = 0);
 
@@ -81,7 +81,7 @@ class PatternFirmwareImage {
     // the image are a caller bug (std::out_of_range).
     void read(uint64_t offset, std::span<uint8_t> out) const;
 
-  private:
+private:
     void payload(uint64_t offset, std::span<uint8_t> out) const;
 
     uint64_t payload_length_;
@@ -93,14 +93,14 @@ class PatternFirmwareImage {
 // Checks an image fed to it in order, in pieces of any size, keeping only the header and a
 // running CRC. Copyable, so a caller can keep the state before a piece and roll back to it.
 class FirmwareImageVerifier {
-  public:
+public:
     void feed(std::span<const uint8_t> bytes);
     [[nodiscard]] uint64_t received() const { return received_; }
     // The header if the image is complete and intact; otherwise InvalidArgument saying why
     // (short image, bad magic, unknown version, header CRC, length mismatch, payload CRC).
     [[nodiscard]] Result<FirmwareImageHeader> finish() const;
 
-  private:
+private:
     void parse_header();
 
     std::array<uint8_t, kFirmwareHeaderSize> header_bytes_{};

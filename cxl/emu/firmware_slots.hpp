@@ -35,7 +35,7 @@ struct PendingInstall {
 };
 
 class FirmwareSlots {
-  public:
+public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
     // Reads the "firmware" section; `part_gap` is how long a transfer may wait for its next
@@ -65,7 +65,7 @@ class FirmwareSlots {
     // True while a multi-part transfer is open (initiated, not ended, aborted or timed out).
     [[nodiscard]] bool transfer_open(TimePoint now) const;
 
-  private:
+private:
     FirmwareSlots() = default;
     void drop_stale_transfer(TimePoint now);
     [[nodiscard]] bool slot_writable(uint8_t slot) const;

@@ -37,7 +37,7 @@
 namespace cxlmgr::emu {
 
 class MailboxModel final : public MailboxBlock {
-  public:
+public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
     static constexpr uint64_t kPayloadOffset = 0x20;
@@ -57,7 +57,7 @@ class MailboxModel final : public MailboxBlock {
     // A multi-part firmware transfer is open (the state a host must abort after a crash).
     [[nodiscard]] bool firmware_transfer_open();
 
-  private:
+private:
     enum class Doorbell {
         Idle,
         Running,      // a command completes at doorbell_until_

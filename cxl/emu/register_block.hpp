@@ -23,7 +23,7 @@ struct DeviceContext {
 };
 
 class RegisterBlock {
-  public:
+public:
     virtual ~RegisterBlock() = default;
     // offset is relative to the block; width is 1, 2, 4 or 8 (whatever the host used: a block
     // that only honours some widths decides what the others do, as hardware would).
@@ -33,7 +33,7 @@ class RegisterBlock {
 
 // The mailbox also owns the state the device status registers report.
 class MailboxBlock : public RegisterBlock {
-  public:
+public:
     // Device Status capability, Event Status register: bit n set = event log n has records.
     [[nodiscard]] virtual uint32_t event_status() const = 0;
     // Memory Device Status bits this part decides (FW halt bit1; everything else is the frame's).

@@ -25,7 +25,9 @@ uint64_t get_le(const std::vector<uint8_t>& bytes, uint64_t offset, unsigned wid
     return v;
 }
 
-uint64_t all_ones(unsigned width) { return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1; }
+uint64_t all_ones(unsigned width) {
+    return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1;
+}
 
 uint32_t ext_cap_header(uint16_t id, uint8_t version, uint32_t next) {
     return id | (static_cast<uint32_t>(version) << 16) | (next << 20);
@@ -76,7 +78,9 @@ Type3Device::Type3Device(DeviceDescription description, EmuClock clock)
 
 Type3Device::~Type3Device() = default;
 
-std::string Type3Device::name() const { return context_.description.name; }
+std::string Type3Device::name() const {
+    return context_.description.name;
+}
 
 pci::DeviceIdentity Type3Device::identity() const {
     const auto& d = context_.description;
@@ -110,7 +114,8 @@ void Type3Device::build_config_space() {
         put_le(config_wmask_, off, static_cast<uint32_t>(~(size - 1)) & 0xFFFFFFF0u, 4);
         put_le(config_wmask_, off + 4, 0xFFFFFFFFu, 4);
     };
-    device_bar_size_ = std::max<uint64_t>(4096, next_power_of_two(kMailboxOffset + mailbox_window_size()));
+    device_bar_size_ =
+        std::max<uint64_t>(4096, next_power_of_two(kMailboxOffset + mailbox_window_size()));
     place_bar(kComponentBar, kBar0Address, kComponentBarSize);
     place_bar(kDeviceBar, kBar2Address, device_bar_size_);
     put_le(c, kCfgSubsystemVendorId, d.subsystem_vendor_id, 2);
@@ -120,12 +125,12 @@ void Type3Device::build_config_space() {
 
     // PCI Express capability (version 2, endpoint), the only standard capability.
     put_le(c, kPcieCapOffset, kCapIdPcie, 1);
-    put_le(c, kPcieCapOffset + 1, 0, 1);        // end of the list
-    put_le(c, kPcieCapOffset + 2, 0x0002, 2);   // capability version 2, device type 0 (endpoint)
+    put_le(c, kPcieCapOffset + 1, 0, 1);       // end of the list
+    put_le(c, kPcieCapOffset + 2, 0x0002, 2);  // capability version 2, device type 0 (endpoint)
     put_le(c, kPcieCapOffset + 4, 0x00008000 | 0x2, 4);  // DevCap: role-based error, 512 B MPS
     put_le(c, kPcieCapOffset + 0x0C, 0x00000000 | (0x10 << 4) | 0x4, 4);  // LinkCap: x16 16 GT/s
     put_le(c, kPcieCapOffset + 0x12, (0x10 << 4) | 0x4, 2);               // LinkSta: x16 16 GT/s
-    put_le(config_wmask_, kPcieCapOffset + 0x08, 0x7FFF, 2);               // DevCtl
+    put_le(config_wmask_, kPcieCapOffset + 0x08, 0x7FFF, 2);              // DevCtl
 
     // Extended capabilities: DSN -> DOE -> CXL Device DVSEC -> Register Locator DVSEC.
     put_le(c, kDsnOffset, ext_cap_header(kExtCapIdSerialNumber, 1, kDoeOffset), 4);

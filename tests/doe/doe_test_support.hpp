@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 
 // Forwards to another config space, counting accesses and optionally failing one of them.
 class CountingConfig : public pci::ConfigSpace {
-  public:
+public:
     explicit CountingConfig(std::shared_ptr<pci::ConfigSpace> inner) : inner_(std::move(inner)) {}
 
     uint64_t reads = 0;
@@ -37,7 +37,7 @@ class CountingConfig : public pci::ConfigSpace {
         return inner_->identity();
     }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         if (fail_at && reads + writes == *fail_at) {
             ++reads;
@@ -66,10 +66,10 @@ class CountingConfig : public pci::ConfigSpace {
         return inner_->write8(offset, static_cast<uint8_t>(value));
     }
 
-  public:
+public:
     std::vector<uint32_t> control_offsets;  // DOE Control registers whose Abort writes count
 
-  private:
+private:
     bool abort_offsets_contains(uint32_t offset) const {
         for (auto o : control_offsets) {
             if (o == offset)

@@ -12,7 +12,7 @@
 namespace cxlmgr::testing {
 
 class FakeDoeConfig : public pci::ConfigSpace {
-  public:
+public:
     static constexpr uint32_t kDoe = 0x100;
     // The whole response object (header included) for a request object.
     using Responder = std::function<std::vector<uint32_t>(const std::vector<uint32_t>& request)>;
@@ -30,7 +30,7 @@ class FakeDoeConfig : public pci::ConfigSpace {
     [[nodiscard]] uint32_t size() const override { return pci::kConfigSpaceExtendedSize; }
     [[nodiscard]] const pci::DeviceIdentity& identity() const override { return identity_; }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         uint32_t v = 0;
         if (offset == kDoe) {
@@ -67,7 +67,7 @@ class FakeDoeConfig : public pci::ConfigSpace {
         return ok_status();
     }
 
-  private:
+private:
     Responder responder_;
     uint8_t cap_version_;
     std::vector<uint32_t> request_;

@@ -24,7 +24,7 @@ namespace cxlmgr::emu::testing {
 using namespace std::chrono_literals;
 
 class ManualClock {
-  public:
+public:
     [[nodiscard]] EmuClock fn() const {
         auto now = now_;
         return [now] {
@@ -33,7 +33,7 @@ class ManualClock {
     }
     void advance(std::chrono::nanoseconds d) { *now_ += d.count(); }
 
-  private:
+private:
     std::shared_ptr<std::atomic<int64_t>> now_ =
         std::make_shared<std::atomic<int64_t>>(int64_t{1'000'000'000});
 };
@@ -75,7 +75,7 @@ struct Response {
 };
 
 class MailboxHost {
-  public:
+public:
     // The device with `description` merged over the defaults, on `clock`.
     MailboxHost(const nlohmann::json& description, ManualClock& clock) : clock_(clock) {
         nlohmann::json d = {{"name", "emu-test"}};
@@ -237,7 +237,7 @@ class MailboxHost {
         return bg_return_code();
     }
 
-  private:
+private:
     ManualClock& clock_;
     std::string create_error_;
     std::shared_ptr<Type3Device> model_;

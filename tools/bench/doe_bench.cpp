@@ -20,7 +20,7 @@ using namespace cxlmgr;
 using Clock = std::chrono::steady_clock;
 
 class CountingConfig : public pci::ConfigSpace {
-  public:
+public:
     explicit CountingConfig(std::shared_ptr<pci::ConfigSpace> inner) : inner_(std::move(inner)) {}
     uint64_t reads = 0;
     uint64_t writes = 0;
@@ -29,7 +29,7 @@ class CountingConfig : public pci::ConfigSpace {
         return inner_->identity();
     }
 
-  protected:
+protected:
     Result<uint32_t> do_read(uint32_t offset, unsigned width) override {
         ++reads;
         if (width == 4)
@@ -50,7 +50,7 @@ class CountingConfig : public pci::ConfigSpace {
         return inner_->write8(offset, static_cast<uint8_t>(value));
     }
 
-  private:
+private:
     std::shared_ptr<pci::ConfigSpace> inner_;
 };
 
