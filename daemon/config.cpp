@@ -91,6 +91,23 @@ Result<DaemonConfig> parse_config(const json& j) {
                 return bad("authorized_group", "must be a group name (or \"\" for root only)");
             }
             config.authorized_group = value.get<std::string>();
+        } else if (key == "firmware") {
+            if (!value.is_object()) {
+                return bad("firmware", "must be an object");
+            }
+            for (const auto& [fkey, fvalue] : value.items()) {
+                if (!fvalue.is_number_unsigned() || fvalue.get<uint64_t>() == 0) {
+                    return bad("firmware." + fkey, "must be a positive integer");
+                }
+                if (fkey == "read_timeout_ms") {
+                    config.firmware_read_timeout =
+                        std::chrono::milliseconds(fvalue.get<uint64_t>());
+                } else if (fkey == "max_image_size") {
+                    config.firmware_max_image_size = fvalue.get<uint64_t>();
+                } else {
+                    return bad("\"firmware." + fkey + "\"", "is not a known key");
+                }
+            }
         } else {
             return bad("\"" + key + "\"", "is not a known key");
         }

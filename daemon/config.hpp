@@ -2,10 +2,12 @@
 //   {"devices": [{"backend": "sysfs", "address": "0000:0d:00.0"},
 //                {"backend": "vfio", "address": "0000:0e:00.0"},
 //                {"backend": "emulated", "name": "emu0", "serial": 4660}],
-//    "discover": true, "authorized_group": "cxlmgr"}
+//    "discover": true, "authorized_group": "cxlmgr",
+//    "firmware": {"read_timeout_ms": 30000, "max_image_size": 268435456}}
 // Unknown keys are refused with the key named, so a typo never silently changes behaviour.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,6 +34,10 @@ struct DaemonConfig {
     // Members of this group may call the changing methods besides root (the D-Bus policy
     // grants the same group; the daemon checks again). Empty: root only.
     std::string authorized_group = "cxlmgr";
+    // Firmware images: how long a pipe may deliver nothing before the update fails, and the
+    // largest image accepted (docs/FIRMWARE-UPDATE.md).
+    std::chrono::milliseconds firmware_read_timeout{30000};
+    uint64_t firmware_max_image_size = 256ull << 20;
 };
 
 Result<DaemonConfig> parse_config(const nlohmann::json& json);

@@ -21,6 +21,8 @@
 #include "daemon/arbiter.hpp"
 #include "daemon/config.hpp"
 #include "daemon/device_factory.hpp"
+#include "daemon/event_hub.hpp"
+#include "daemon/firmware_updates.hpp"
 #include "daemon/managed_device.hpp"
 #include "daemon/options.hpp"
 #include "daemon/probe.hpp"
@@ -135,11 +137,19 @@ public:
             arbiter_, std::move(opened).value(), {},
             [self = shared_from_this(), next = std::move(next)](
                 Result<std::shared_ptr<daemon::ManagedDevice>> device) mutable {
-                boost::asio::post(self->io_, [self, device = std::move(device),
-                                              next = std::move(next)]() mutable {
-                    self->opened(std::move(device));
-                    next();
-                });
+                auto exported = [self, device, next = std::move(next)](bool) mutable {
+                    boost::asio::post(self->io_, [self, device = std::move(device),
+                                                  next = std::move(next)]() mutable {
+                        self->opened(std::move(device));
+                        next();
+                    });
+                };
+                // A transfer a crash left half done is aborted before anyone sees the device.
+                if (device.ok() && self->firmware) {
+                    self->firmware->recover(*device, std::move(exported));
+                } else {
+                    exported(false);
+                }
             });
     }
 
@@ -222,6 +232,7 @@ private:
 
 public:
     bool failed = false;
+    std::shared_ptr<daemon::FirmwareUpdates> firmware;
 };
 
 // DESIGN.md "Lifetimes": stop new work (the name and the objects go), drain every device's
@@ -240,6 +251,13 @@ void shutdown(boost::asio::io_context& io, daemon::Arbiter& arbiter, dbus::Servi
         }
     };
     for (const auto& device : devices) {
+        for (const auto& channel : device->channel_report()) {
+            const auto& c = channel.counters;
+            log::info(channel.name, ": ", c.completed, " completed, ", c.failed, " failed, ",
+                      c.rejected, " never started, mean wait ",
+                      c.completed + c.failed == 0 ? 0 : c.total_wait_us / (c.completed + c.failed),
+                      " us, max wait ", c.max_wait_us, " us");
+        }
         device->close(finish);
     }
     finish();
@@ -256,6 +274,13 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
         log::error(gid.error().message);
         return kExitFailure;
     }
+    // Before the arbiter: collectors post between its pool and the journal thread, so the
+    // journal thread must outlive the pool.
+    auto events = daemon::EventHub::open(opts.state_dir);
+    if (!events.ok()) {
+        log::error(events.error().message);
+        return kExitFailure;
+    }
     boost::asio::io_context io;
     daemon::Arbiter arbiter(2);
     dbus::ServiceOptions service_options;
@@ -267,6 +292,11 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
     service_options.allow_raw_writes = opts.allow_raw_writes;
     service_options.authorized_gid = *gid;
     service_options.version = CXLMGR_VERSION;
+    auto firmware = std::make_shared<daemon::FirmwareUpdates>(opts.state_dir);
+    service_options.firmware_updates = firmware;
+    service_options.image_limits.read_timeout = config.firmware_read_timeout;
+    service_options.image_limits.max_size = config.firmware_max_image_size;
+    service_options.events = *events;
     auto service = dbus::Service::create(io, service_options);
     if (!service.ok()) {
         log::error("cannot connect to the bus: ", service.error().message);
@@ -274,6 +304,7 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
     }
     std::vector<std::shared_ptr<daemon::ManagedDevice>> devices;
     auto startup = std::make_shared<Startup>(io, arbiter, **service, devices);
+    startup->firmware = firmware;
     (*service)->set_rescan_hook(
         [startup](dbus::Service::RescanDone done) { startup->rescan(std::move(done)); });
 
@@ -285,7 +316,13 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
         }
         log::info("signal ", signal, ": stopping");
         stopping = true;
-        shutdown(io, arbiter, **service, devices);
+        // Running firmware transfers are aborted on their devices first (DESIGN.md "Firmware
+        // update"); the devices are closed once every job has ended.
+        firmware->stop_all([&io, &arbiter, &service, &devices] {
+            boost::asio::post(io, [&io, &arbiter, &service, &devices] {
+                shutdown(io, arbiter, **service, devices);
+            });
+        });
     });
     startup->run(config);
     io.run();

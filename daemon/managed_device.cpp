@@ -342,6 +342,26 @@ void ManagedDevice::mailbox_call(cxl::MailboxRequest request, TransactionOptions
         });
 }
 
+std::shared_ptr<Session> ManagedDevice::open_mailbox_session(std::string kind) {
+    return mailbox_channel_->open_session(std::move(kind));
+}
+
+boost::asio::any_io_executor ManagedDevice::mailbox_executor() const {
+    return mailbox_channel_->executor();
+}
+
+void ManagedDevice::mailbox_command(cxl::MailboxRequest request, TransactionOptions options,
+                                    Callback<cxl::MailboxResponse> done) {
+    mailbox_call(std::move(request), std::move(options), std::move(done));
+}
+
+Result<uint32_t> ManagedDevice::event_status() {
+    if (!mailbox_) {
+        return Error(Errc::DeviceError, name_ + ": the mailbox is not usable");
+    }
+    return mailbox_->read_event_status();
+}
+
 void ManagedDevice::identify(Callback<nlohmann::json> done) {
     mailbox_call(cxl::identify_request(), interactive("Identify"),
                  [done = std::move(done)](Result<cxl::MailboxResponse> r) {

@@ -90,6 +90,20 @@ public:
     // The table read last, if any (never reads).
     [[nodiscard]] std::shared_ptr<const CdatSnapshot> cached_cdat() const;
 
+    // Multi-step mailbox work driven from outside (the firmware job): a session on the mailbox
+    // channel, the channel's executor (a strand: work posted there is serialized with the
+    // channel's own completions) and one command with the caller's transaction options
+    // (priority, session, cancel). The command updates State like every other.
+    std::shared_ptr<Session> open_mailbox_session(std::string kind);
+    [[nodiscard]] boost::asio::any_io_executor mailbox_executor() const;
+    void mailbox_command(cxl::MailboxRequest request, TransactionOptions options,
+                         Callback<cxl::MailboxResponse> done);
+
+    // Event Status (Device Status capability): bit n set while event log n holds records. An
+    // MMIO read, no mailbox command, so it is cheap enough to poll and needs no arbitration.
+    // DeviceError when the mailbox never opened, DeviceGone when the device reads all-ones.
+    Result<uint32_t> event_status();
+
     // Called after any property changed.
     void set_properties_listener(std::function<void()> listener);
 

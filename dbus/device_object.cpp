@@ -3,6 +3,7 @@
 #include <sdbus-c++/Error.h>
 
 #include "common/log.hpp"
+#include "daemon/event_hub.hpp"
 #include "dbus/object_paths.hpp"
 
 namespace cxlmgr::dbus {
@@ -29,9 +30,14 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
         if (device->has_cdat()) {
             self->cdat_interface_ = std::make_unique<CdatInterface>(self->context_);
         }
+        self->firmware_interface_ = std::make_unique<FirmwareInterface>(self->context_);
         if (device->emulator()) {
             self->emulator_interface_ =
                 std::make_unique<EmulatorInterface>(self->context_, device->emulator());
+        }
+        if (service.events && service.subscriptions) {
+            self->events_interface_ = std::make_unique<EventsInterface>(
+                self->context_, service.events->collector(device), service.subscriptions);
         }
         self->object_->finishRegistration();
         // InterfacesAdded carries every property, so the Cdat ones would start their read
@@ -40,6 +46,10 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
             self->cdat_interface_->prefetch();
         }
         self->object_->emitInterfacesAddedSignal();
+        // Collection starts once the object can carry the signals.
+        if (self->events_interface_) {
+            self->events_interface_->start();
+        }
     } catch (const sdbus::Error& e) {
         return Error(Errc::InvalidArgument, device->name() + ": cannot export " + self->path_ +
                                                 ": " + e.getName() + ": " + e.getMessage());
@@ -62,11 +72,19 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
 }
 
 void DeviceObject::refresh_properties() {
-    auto changed = device_interface_->update(context_.device->properties());
-    if (changed.empty()) {
+    auto properties = context_.device->properties();
+    auto changed = device_interface_->update(properties);
+    auto firmware_changed = firmware_interface_->update(properties);
+    if (changed.empty() && firmware_changed.empty()) {
         return;
     }
-    object_->emitPropertiesChangedSignal(org::cxlmgr1::Device_adaptor::INTERFACE_NAME, changed);
+    if (!changed.empty()) {
+        object_->emitPropertiesChangedSignal(org::cxlmgr1::Device_adaptor::INTERFACE_NAME, changed);
+    }
+    if (!firmware_changed.empty()) {
+        object_->emitPropertiesChangedSignal(org::cxlmgr1::Firmware_adaptor::INTERFACE_NAME,
+                                             firmware_changed);
+    }
     context_.service.loop->kick();
 }
 

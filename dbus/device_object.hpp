@@ -17,6 +17,8 @@
 #include "dbus/cdat_interface.hpp"
 #include "dbus/device_interface.hpp"
 #include "dbus/emulator_interface.hpp"
+#include "dbus/events_interface.hpp"
+#include "dbus/firmware_interface.hpp"
 #include "dbus/service_context.hpp"
 
 namespace cxlmgr::dbus {
@@ -58,6 +60,8 @@ private:
     std::unique_ptr<DeviceInterface> device_interface_;
     std::unique_ptr<CdatInterface> cdat_interface_;
     std::unique_ptr<EmulatorInterface> emulator_interface_;
+    std::unique_ptr<FirmwareInterface> firmware_interface_;
+    std::unique_ptr<EventsInterface> events_interface_;
 };
 
 }  // namespace cxlmgr::dbus

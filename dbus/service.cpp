@@ -8,11 +8,14 @@
 #include <map>
 
 #include "common/log.hpp"
+#include "daemon/firmware_updates.hpp"
 #include "dbus/bus_loop.hpp"
 #include "dbus/device_object.hpp"
+#include "dbus/job_object.hpp"
 #include "dbus/manager_object.hpp"
 #include "dbus/object_paths.hpp"
 #include "dbus/service_context.hpp"
+#include "dbus/subscriptions.hpp"
 
 namespace cxlmgr::dbus {
 
@@ -33,15 +36,31 @@ struct Service::Core : std::enable_shared_from_this<Service::Core> {
                   dispatcher,
                   calls,
                   Authorizer(options.authorized_gid, geteuid()),
-                  options.allow_raw_writes} {}
+                  options.allow_raw_writes,
+                  {},
+                  {},
+                  {},
+                  {},
+                  {}} {
+        context.firmware_updates = options.firmware_updates
+                                       ? options.firmware_updates
+                                       : std::make_shared<daemon::FirmwareUpdates>("");
+        context.image_limits = options.image_limits;
+        context.jobs = std::make_shared<JobObjects>(context, options.job_linger);
+        context.events = options.events;
+    }
 
     ~Core() {
         // Late pool callbacks are dropped from here on; the loop must not touch the
         // connection once it is gone.
         dispatcher->close();
         loop->stop();
+        if (context.subscriptions) {
+            context.subscriptions->clear();
+        }
         retiring.clear();
         devices.clear();
+        context.jobs->clear();
         manager.reset();
     }
 
@@ -114,6 +133,10 @@ Result<std::unique_ptr<Service>> Service::create(boost::asio::io_context& io,
         core->manager = std::make_unique<ManagerObject>(
             core->context, sdbus::createObject(*core->connection, std::string(kRootPath)),
             core->options.version, [raw] { return raw->device_paths(); });
+        if (core->context.events) {
+            // Watches NameOwnerChanged: a subscription ends with its owner's connection.
+            core->context.subscriptions = std::make_shared<SubscriptionRegistry>(core->context);
+        }
     } catch (const sdbus::Error& e) {
         return Error(Errc::IoError, "cannot export " + std::string(kRootPath) + ": " + e.getName() +
                                         ": " + e.getMessage());
@@ -203,6 +226,10 @@ void Service::release_name_and_stop() {
     core.stopped = true;
     core.calls->fail_all(to_dbus_error(
         Error(Errc::DeviceGone, "cxlmgrd is stopping; the call was not completed"), "cxlmgrd"));
+    // Subscriptions first: their devices are disarmed while the channels still take work.
+    if (core.context.subscriptions) {
+        core.context.subscriptions->clear();
+    }
     while (!core.devices.empty()) {
         auto object = std::move(core.devices.begin()->second);
         core.devices.erase(core.devices.begin());

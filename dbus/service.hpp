@@ -28,7 +28,13 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "daemon/firmware_image_source.hpp"
 #include "daemon/managed_device.hpp"
+
+namespace cxlmgr::daemon {
+class FirmwareUpdates;
+class EventHub;
+}  // namespace cxlmgr::daemon
 
 namespace cxlmgr::dbus {
 
@@ -44,6 +50,13 @@ struct ServiceOptions {
     // A deferred call the daemon has not answered after this long ends with Timeout. Transports
     // have their own, much shorter deadlines: this only guards against a lost callback.
     std::chrono::milliseconds call_guard{std::chrono::minutes(5)};
+    // Firmware jobs (one per device, crash-recovery markers); null: a table without markers.
+    std::shared_ptr<daemon::FirmwareUpdates> firmware_updates;
+    daemon::ImageLimits image_limits;
+    // Event collectors and the journal (org.cxlmgr1.Events); null: no Events interface.
+    std::shared_ptr<daemon::EventHub> events;
+    // How long a finished job object stays on the bus (the contract says at least 60 s).
+    std::chrono::milliseconds job_linger{std::chrono::seconds(60)};
 };
 
 class Service {

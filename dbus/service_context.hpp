@@ -9,12 +9,21 @@
 #include <memory>
 #include <string>
 
+#include "daemon/firmware_image_source.hpp"
 #include "daemon/managed_device.hpp"
 #include "dbus/authorization.hpp"
 #include "dbus/bus_loop.hpp"
 #include "dbus/pending_calls.hpp"
 
+namespace cxlmgr::daemon {
+class FirmwareUpdates;
+class EventHub;
+}  // namespace cxlmgr::daemon
+
 namespace cxlmgr::dbus {
+
+class JobObjects;
+class SubscriptionRegistry;
 
 struct ServiceContext {
     boost::asio::io_context& io;
@@ -24,6 +33,14 @@ struct ServiceContext {
     std::shared_ptr<PendingCalls> calls;
     Authorizer authorizer;
     bool allow_raw_writes = false;
+    // Firmware update jobs (org.cxlmgr1.Firmware) and their objects (org.cxlmgr1.Job).
+    std::shared_ptr<daemon::FirmwareUpdates> firmware_updates;
+    std::shared_ptr<JobObjects> jobs;
+    daemon::ImageLimits image_limits;
+    // Event collection (org.cxlmgr1.Events; null: devices have no Events interface) and the
+    // daemon-wide subscriptions.
+    std::shared_ptr<daemon::EventHub> events;
+    std::shared_ptr<SubscriptionRegistry> subscriptions;
 };
 
 // One device object's share, handed to each of its interface parts (org.cxlmgr1.Device, .Cdat,

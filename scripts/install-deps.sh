@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libpci-dev pciutils nlohmann-json3-dev
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
+  libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dbus dbus-daemon
 )

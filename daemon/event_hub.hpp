@@ -1,0 +1,46 @@
+// The daemon's event machinery: the journal (under the state directory), the one thread that
+// does the journal's file I/O, and a collector per device.
+//
+// Lifetime: create it before the Arbiter and destroy it after the Arbiter's pool has stopped
+// (collectors post to the journal thread from pool threads and back). Its destructor joins the
+// journal thread.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <string>
+
+#include "daemon/event_collector.hpp"
+#include "daemon/event_journal.hpp"
+
+namespace cxlmgr::daemon {
+
+struct EventHubOptions {
+    JournalLimits journal;
+    CollectorOptions collector;
+};
+
+class EventHub {
+    struct Private {};
+
+public:
+    // Opens (or creates) <state_dir>/events.sqlite.
+    static Result<std::shared_ptr<EventHub>> open(const std::string& state_dir,
+                                                  EventHubOptions options = {});
+    EventHub(Private, std::shared_ptr<EventJournal> journal, EventHubOptions options);
+    ~EventHub();
+    EventHub(const EventHub&) = delete;
+    EventHub& operator=(const EventHub&) = delete;
+
+    // A new collector for `device`, not started yet (the caller sets its listener first).
+    std::shared_ptr<EventCollector> collector(std::shared_ptr<ManagedDevice> device);
+
+    [[nodiscard]] const std::shared_ptr<EventJournal>& journal() const { return journal_; }
+
+private:
+    std::shared_ptr<EventJournal> journal_;
+    EventHubOptions options_;
+    boost::asio::thread_pool io_thread_{1};
+};
+
+}  // namespace cxlmgr::daemon

@@ -1,0 +1,80 @@
+// Where a firmware job reads its image from: a descriptor handed over by a client (StartUpdateFd)
+// or opened by the daemon from a path (StartUpdate). The image is read chunk by chunk, never
+// held whole.
+//
+// A regular file (or memfd) is read with pread: its size is known up front (and checked against
+// the limits), and page-cache reads of a few KiB do not stall a thread. A pipe or socket is read
+// non-blocking through Asio, with a poll timer that notices cancellation and a writer that
+// stopped delivering (read_timeout without a byte): a stalled client never blocks a thread.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/cancel.hpp"
+#include "common/result.hpp"
+#include "pci/os_handles.hpp"
+
+namespace cxlmgr::daemon {
+
+struct ImageLimits {
+    // Larger than any real CXL device firmware package seen so far (tens of MiB), small enough
+    // that a mistaken path (a disk image) is refused at once.
+    uint64_t max_size = 256ull << 20;
+    // How long a pipe may deliver nothing before the job fails.
+    std::chrono::milliseconds read_timeout{30000};
+};
+
+class ImageSource : public std::enable_shared_from_this<ImageSource> {
+    struct Private {};
+
+public:
+    using ReadCallback = std::function<void(Result<std::vector<uint8_t>>)>;
+
+    // Takes the descriptor. Refuses what is neither a regular file nor a pipe/socket, an empty
+    // file, one larger than the limit, or one whose size is not a multiple of 128 bytes
+    // (Transfer FW moves whole 128-byte units).
+    static Result<std::shared_ptr<ImageSource>> from_fd(pci::UniqueFd fd,
+                                                        boost::asio::any_io_executor executor,
+                                                        ImageLimits limits);
+
+    ImageSource(Private, pci::UniqueFd fd, boost::asio::any_io_executor executor,
+                ImageLimits limits, std::optional<uint64_t> size);
+    ~ImageSource();
+
+    // The image size when known up front (regular files); nullopt for pipes.
+    [[nodiscard]] std::optional<uint64_t> size() const { return size_; }
+
+    // Reads exactly n bytes, fewer only at the end of the image (an empty vector: nothing
+    // left). done runs on the executor, never inside this call. Errors: Cancelled (the token),
+    // Timeout (a pipe stalled), InvalidArgument (larger than the limit, not 128-byte aligned),
+    // IoError. One read at a time.
+    void read(size_t n, CancelToken cancel, ReadCallback done);
+
+private:
+    struct PipeRead;
+    void read_file(size_t n, CancelToken cancel, ReadCallback done);
+    void read_pipe(size_t n, CancelToken cancel, ReadCallback done);
+    Status check_total(uint64_t total, bool at_end) const;
+
+    pci::UniqueFd fd_;
+    boost::asio::any_io_executor executor_;
+    ImageLimits limits_;
+    std::optional<uint64_t> size_;
+    uint64_t offset_ = 0;
+    std::shared_ptr<PipeRead> pipe_;  // pipes only
+};
+
+// StartUpdate's path: opened with O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK (a FIFO planted at
+// the path cannot block the open), then required to be a regular file. Errors name the path:
+// NotFound (missing), InvalidArgument (relative path, symbolic link, directory, device, FIFO),
+// PermissionDenied (unreadable), IoError (anything else).
+Result<pci::UniqueFd> open_image_path(const std::string& path);
+
+}  // namespace cxlmgr::daemon

@@ -1,0 +1,49 @@
+// org.cxlmgr1.Events on a device object: the Event signal for every event the device's collector
+// stored (in sequence order: the collector hands them over in order and the Dispatcher keeps
+// it), GetEvents from the journal (read on the journal thread, answered deferred), Subscribe
+// (daemon-wide SubscriptionRegistry) and the Overflows property.
+//
+// The interface owns the device's collector: it starts it when the object is exported and
+// stops it when the object goes, before the device is closed (DESIGN.md "Lifetimes").
+#pragma once
+
+#include <dbus/generated/Events_adaptor.h>
+#include <memory>
+
+#include "daemon/event_collector.hpp"
+#include "dbus/service_context.hpp"
+
+namespace cxlmgr::dbus {
+
+class SubscriptionRegistry;
+
+class EventsInterface final : public org::cxlmgr1::Events_adaptor {
+public:
+    EventsInterface(DeviceContext& context, std::shared_ptr<daemon::EventCollector> collector,
+                    std::shared_ptr<SubscriptionRegistry> subscriptions);
+    virtual ~EventsInterface();
+
+    // After finishRegistration(): installs the listener and starts collecting.
+    void start();
+
+private:
+    using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t,
+                                     std::map<std::string, sdbus::Variant>>;
+
+    void GetEvents(sdbus::Result<std::vector<EventTuple>>&& result, uint64_t since_seq,
+                   uint32_t max) override;
+    void Subscribe(sdbus::Result<sdbus::ObjectPath>&& result,
+                   std::map<std::string, sdbus::Variant> filter) override;
+    uint64_t Overflows() override { return overflows_; }
+
+    // D-Bus thread.
+    void emit(const std::vector<daemon::StoredEvent>& events);
+    void overflows_changed(uint64_t total);
+
+    DeviceContext& context_;
+    std::shared_ptr<daemon::EventCollector> collector_;
+    std::shared_ptr<SubscriptionRegistry> subscriptions_;
+    uint64_t overflows_ = 0;
+};
+
+}  // namespace cxlmgr::dbus
