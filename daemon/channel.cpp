@@ -183,7 +183,6 @@ void Channel::schedule() {
     }
 
     running_ = true;
-    running_since_ = now;
     auto finished_once = std::make_shared<std::atomic<bool>>(false);
     auto finished = [self = shared_from_this(), finished_once](bool succeeded) {
         if (finished_once->exchange(true)) {

@@ -156,7 +156,6 @@ private:
     std::function<void()> on_drained_;
     std::list<std::pair<uint64_t, std::string>> open_sessions_;  // (id, kind), oldest first
     uint64_t next_seq_ = 1;
-    Clock::time_point running_since_{};
 
     // Set synchronously by close(), read by submit() from any thread.
     mutable std::mutex close_mutex_;

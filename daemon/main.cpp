@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -105,7 +106,11 @@ Status prepare_state_dir(const std::string& dir) {
     if (::access(dir.c_str(), W_OK) != 0) {
         return Error(Errc::PermissionDenied, "the state directory " + dir + " is not writable");
     }
-    ::chmod(dir.c_str(), 0700);
+    // The journal and transfer markers are the daemon's alone.
+    if (::chmod(dir.c_str(), 0700) != 0) {
+        return Error(Errc::IoError, "cannot restrict the state directory " + dir +
+                                        " to its owner: " + std::strerror(errno));
+    }
     return ok_status();
 }
 

@@ -12,16 +12,7 @@ namespace {
 Result<std::tuple<uint64_t, std::string, std::string, uint64_t, VariantDict>> to_tuple(
     const daemon::StoredEvent& ev) {
     CXLMGR_ASSIGN(auto fields, daemon::event_fields(ev.entry));
-    // Undecoded bytes (raw, component_id, correction_mask) are JSON binaries: ay on the bus.
-    VariantDict dict;
-    for (const auto& [key, value] : fields.items()) {
-        if (value.is_binary()) {
-            dict.emplace(key, sdbus::Variant(std::vector<uint8_t>(value.get_binary())));
-            continue;
-        }
-        CXLMGR_ASSIGN(auto v, json_to_variant(value, key));
-        dict.emplace(key, std::move(v));
-    }
+    CXLMGR_ASSIGN(VariantDict dict, json_to_dict(fields));
     return std::make_tuple(ev.seq, std::string(cxl::event_log_name(ev.entry.log)), ev.entry.kind,
                            ev.entry.timestamp, std::move(dict));
 }

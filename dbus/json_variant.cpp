@@ -122,8 +122,10 @@ Result<sdbus::Variant> json_to_variant(const json& value, std::string_view key) 
             return sdbus::Variant(value.get<int64_t>());
         case json::value_t::number_float:
             return sdbus::Variant(value.get<double>());
-        case json::value_t::null:
         case json::value_t::binary:
+            // Undecoded device bytes (an event record's raw, component_id, ...): ay on the bus.
+            return sdbus::Variant(std::vector<uint8_t>(value.get_binary()));
+        case json::value_t::null:
         case json::value_t::discarded:
             break;
     }

@@ -66,6 +66,15 @@ TEST(JsonToVariant, RawBytesBecomeAyOnlyUnderRaw) {
     EXPECT_EQ(sig(json("0b61f9c8-2a37-4f28-a3d8-9a6d4a0a1c2e"), "uuid"), "s");
 }
 
+TEST(JsonToVariant, JsonBinariesBecomeAyUnderAnyKey) {
+    // Decoders keep undecoded device bytes (an event record's component_id, ...) as binaries.
+    auto dict = json_to_dict(json{{"component_id", json::binary({7, 0, 9})}});
+    ASSERT_TRUE(dict.ok()) << dict.error().describe();
+    ASSERT_EQ(dict->at("component_id").peekValueType(), "ay");
+    EXPECT_EQ(dict->at("component_id").get<std::vector<uint8_t>>(),
+              (std::vector<uint8_t>{7, 0, 9}));
+}
+
 TEST(JsonToVariant, ObjectsBecomeDictionariesRecursively) {
     auto dict = json_to_dict(json::parse(R"({"a": 1, "n": {"raw": [1, 2], "s": "x"}})"));
     ASSERT_TRUE(dict.ok());
