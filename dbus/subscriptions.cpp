@@ -127,6 +127,7 @@ void SubscriptionRegistry::subscribe(const std::string& device_path, VariantDict
     }
     subscriptions_.emplace(id, std::move(object));
     log::info(collector->device_name(), ": subscription ", id, " for ", owner);
+    check_owner(id, owner);
     // The reply waits for the arming, so a caller that reads the policy next sees it armed.
     collector->subscribe(
         [path, name = collector->device_name(), done = std::move(done)](Status armed) {
@@ -161,6 +162,41 @@ void SubscriptionRegistry::end(uint64_t id, std::function<void(Status)> done) {
         }
         done(ok_status());
     });
+}
+
+void SubscriptionRegistry::check_owner(uint64_t id, const std::string& owner) {
+    // A NameOwnerChanged announcing the owner's departure may have gone by before this
+    // subscription existed (the match sees only departures after it). The bus driver answers
+    // this question after it has sent any such signal, and a departure after its answer still
+    // comes as NameOwnerChanged: together they miss nothing.
+    try {
+        bus_driver_->callMethodAsync("NameHasOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(owner)
+            .uponReplyInvoke(
+                [weak = weak_from_this(), id, owner](const sdbus::Error* error, bool has_owner) {
+                    auto self = weak.lock();
+                    if (!self || self->subscriptions_.count(id) == 0) {
+                        return;
+                    }
+                    if (error != nullptr) {
+                        // Kept: the subscription still ends with a later NameOwnerChanged.
+                        log::warning("subscription ", id, ": cannot ask whether ", owner,
+                                     " is still on the bus: ", error->getMessage());
+                        return;
+                    }
+                    if (!has_owner) {
+                        log::info("subscription ", id, ": ", owner,
+                                  " left the bus before its subscription was made");
+                        self->end(id, [](Status) {});
+                        self->service_.loop->kick();
+                    }
+                });
+    } catch (const sdbus::Error& e) {
+        log::warning("subscription ", id, ": cannot ask whether ", owner,
+                     " is still on the bus: ", e.getMessage());
+    }
+    service_.loop->kick();
 }
 
 void SubscriptionRegistry::owner_changed(const std::string& name, const std::string& old_owner,

@@ -2,7 +2,9 @@
 // counting up from 1 per daemon run. Each one holds one count on its device's collector (the
 // first arms the device's event sources, the last disarms them). A subscription ends when its
 // owner calls Unsubscribe (or root does), or when the owner leaves the bus: the registry watches
-// NameOwnerChanged from the bus driver for that.
+// NameOwnerChanged from the bus driver for that, and asks the bus driver once more after creating
+// a subscription (NameHasOwner), because the owner's departure may have been announced before
+// the subscription existed.
 //
 // Threading: D-Bus thread only.
 #pragma once
@@ -69,6 +71,9 @@ public:
     void clear();
 
 private:
+    // Ends subscription `id` if `owner` has left the bus already (asynchronous: the D-Bus loop
+    // never waits for the bus driver).
+    void check_owner(uint64_t id, const std::string& owner);
     void owner_changed(const std::string& name, const std::string& old_owner,
                        const std::string& new_owner);
 

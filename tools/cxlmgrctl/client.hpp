@@ -74,10 +74,40 @@ private:
 struct BusChoice {
     enum class Kind { System, Session, Address } kind = Kind::System;
     std::string address;
+
+    // "the system bus", "the session bus" or the address, for messages.
+    [[nodiscard]] std::string describe() const;
 };
 
-// The connection, or nullptr after printing why (the caller exits with kExitUnreachable).
+// The connection, or nullptr after printing why (the caller exits with kExitUnreachable). The
+// bus is remembered for the messages of report().
 std::unique_ptr<sdbus::IConnection> connect(const BusChoice& bus);
+
+// Thrown by Connector::get() when the bus cannot be reached (the reason is printed already).
+struct Unreachable {};
+
+// Connects on first use, so that a command checks its arguments (usage errors, status 2)
+// before it needs the bus.
+class Connector {
+public:
+    explicit Connector(BusChoice bus) : bus_(std::move(bus)) {}
+    sdbus::IConnection& get() {
+        if (!connection_) {
+            connection_ = connect(bus_);
+            if (!connection_) {
+                throw Unreachable{};
+            }
+        }
+        return *connection_;
+    }
+
+private:
+    BusChoice bus_;
+    std::unique_ptr<sdbus::IConnection> connection_;
+};
+
+// The bus connect() was given, as BusChoice::describe() puts it.
+const std::string& bus_description();
 
 // "emu0", "0000:0d:00.0" or "/org/cxlmgr1/devices/emu0" -> the object path.
 std::string device_path(const std::string& device);
@@ -85,7 +115,13 @@ std::string device_path(const std::string& device);
 // The exit status for an error: 3 when the daemon is not there, 1 otherwise.
 int exit_status_for(const sdbus::Error& e);
 
-// "cxlmgrctl: <message> (<name>)" on stderr; returns exit_status_for(e).
+// What went wrong, on stderr, in words a user can act on: "cxlmgrd is not running on <bus>",
+// "permission denied: <the daemon's sentence>", otherwise "<message> (<error name>)". Returns
+// exit_status_for(e).
 int report(const sdbus::Error& e);
+
+// Whether the error says the caller was refused (the daemon's PermissionDenied or the bus
+// policy's AccessDenied).
+bool is_permission_error(const sdbus::Error& e);
 
 }  // namespace cxlmgrctl

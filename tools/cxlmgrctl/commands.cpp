@@ -1,19 +1,26 @@
 #include "tools/cxlmgrctl/commands.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <iostream>
 
 #include "tools/cxlmgrctl/client.hpp"
+#include "tools/cxlmgrctl/help.hpp"
 #include "tools/cxlmgrctl/render.hpp"
 
 namespace cxlmgrctl {
 
 int usage_error(const std::string& why) {
-    std::cerr << "cxlmgrctl: " << why << " (see cxlmgrctl --help)\n";
+    std::cerr << "cxlmgrctl: " << why << "\n";
+    if (const CommandHelp* h = find_command(current_command())) {
+        std::cerr << "usage: cxlmgrctl " << h->synopsis << "\n"
+                  << "See 'cxlmgrctl " << h->name << " --help'.\n";
+    } else {
+        std::cerr << "See 'cxlmgrctl --help'.\n";
+    }
     return kExitUsage;
 }
-
-namespace {
 
 void emit(const Globals& g, const nlohmann::json& object) {
     if (g.json) {
@@ -23,20 +30,8 @@ void emit(const Globals& g, const nlohmann::json& object) {
     }
 }
 
-nlohmann::json firmware_properties(sdbus::IConnection& bus, const std::string& path) {
-    DeviceProxy props(bus, path);
-    return to_json(props.GetAll("org.cxlmgr1.Firmware"));
-}
-
-// Options of the form --name VALUE or --name=VALUE; positional arguments in order.
-struct Parsed {
-    std::vector<std::string> positional;
-    std::map<std::string, std::string> options;
-    std::string error;
-};
-
 Parsed parse(const Args& args, const std::vector<std::string>& with_value,
-             const std::vector<std::string>& flags = {}) {
+             const std::vector<std::string>& flags) {
     Parsed p;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
@@ -62,12 +57,28 @@ Parsed parse(const Args& args, const std::vector<std::string>& with_value,
     return p;
 }
 
+bool parse_u64(const std::string& text, uint64_t& value) {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+    }
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec == std::errc() && end == text.data() + text.size();
+}
+
+namespace {
+
+nlohmann::json firmware_properties(sdbus::IConnection& bus, const std::string& path) {
+    DeviceProxy props(bus, path);
+    return to_json(props.GetAll("org.cxlmgr1.Firmware"));
+}
+
 }  // namespace
 
-int cmd_list(sdbus::IConnection& bus, const Globals& g, const Args& args) {
+int cmd_list(Connector& connector, const Globals& g, const Args& args) {
     if (!args.empty()) {
         return usage_error("list takes no arguments");
     }
+    sdbus::IConnection& bus = connector.get();
     ManagerProxy manager(bus, kRoot);
     nlohmann::json devices = nlohmann::json::array();
     for (const auto& path : manager.ListDevices()) {
@@ -91,34 +102,53 @@ int cmd_list(sdbus::IConnection& bus, const Globals& g, const Args& args) {
     return kExitOk;
 }
 
-int cmd_info(sdbus::IConnection& bus, const Globals& g, const Args& args) {
-    if (args.size() != 1) {
-        return usage_error("usage: info DEVICE");
+int cmd_info(Connector& connector, const Globals& g, const Args& args) {
+    auto p = parse(args, {});
+    if (!p.error.empty() || p.positional.size() != 1) {
+        return usage_error(p.error.empty() ? "info needs exactly one DEVICE" : p.error);
     }
-    const std::string path = device_path(args[0]);
+    const std::string path = device_path(p.positional[0]);
+    sdbus::IConnection& bus = connector.get();
     DeviceProxy device(bus, path);
     nlohmann::json out = to_json(device.GetAll("org.cxlmgr1.Device"));
     out["identify"] = to_json(device.Identify());
-    out["health"] = to_json(device.GetHealth());
+    // Health is optional for a device (QEMU 7.2 answers Get Health Info with Unsupported): the
+    // rest of the report still stands, so show "not supported" instead of failing it all.
+    bool health_unsupported = false;
+    try {
+        out["health"] = to_json(device.GetHealth());
+    } catch (const sdbus::Error& e) {
+        if (e.getName() != "org.cxlmgr1.Error.Unsupported") {
+            throw;
+        }
+        out["health"] = nullptr;
+        health_unsupported = true;
+    }
     out["firmware"] = firmware_properties(bus, path);
+    if (health_unsupported && !g.json) {
+        out["health"] = "not supported by this device";
+    }
     emit(g, out);
     return kExitOk;
 }
 
-int cmd_health(sdbus::IConnection& bus, const Globals& g, const Args& args) {
-    if (args.size() != 1) {
-        return usage_error("usage: health DEVICE");
+int cmd_health(Connector& connector, const Globals& g, const Args& args) {
+    auto p = parse(args, {});
+    if (!p.error.empty() || p.positional.size() != 1) {
+        return usage_error(p.error.empty() ? "health needs exactly one DEVICE" : p.error);
     }
-    DeviceProxy device(bus, device_path(args[0]));
+    sdbus::IConnection& bus = connector.get();
+    DeviceProxy device(bus, device_path(p.positional[0]));
     emit(g, to_json(device.GetHealth()));
     return kExitOk;
 }
 
-int cmd_cdat(sdbus::IConnection& bus, const Globals& g, const Args& args) {
+int cmd_cdat(Connector& connector, const Globals& g, const Args& args) {
     auto p = parse(args, {"--raw"});
     if (!p.error.empty() || p.positional.size() != 1) {
-        return usage_error(p.error.empty() ? "usage: cdat DEVICE [--raw FILE]" : p.error);
+        return usage_error(p.error.empty() ? "cdat needs exactly one DEVICE" : p.error);
     }
+    sdbus::IConnection& bus = connector.get();
     CdatProxy cdat(bus, device_path(p.positional[0]));
     if (auto raw = p.options.find("--raw"); raw != p.options.end()) {
         auto bytes = cdat.ReadRaw();
@@ -141,62 +171,58 @@ int cmd_cdat(sdbus::IConnection& bus, const Globals& g, const Args& args) {
     return kExitOk;
 }
 
-int cmd_fw(sdbus::IConnection& bus, const Globals& g, const Args& args) {
-    if (args.empty()) {
-        return usage_error("usage: fw info|update|activate|cancel ...");
+int cmd_fw_info(Connector& connector, const Globals& g, const Args& args) {
+    auto p = parse(args, {});
+    if (!p.error.empty() || p.positional.size() != 1) {
+        return usage_error(p.error.empty() ? "fw info needs exactly one DEVICE" : p.error);
     }
-    const std::string sub = args[0];
-    const Args rest(args.begin() + 1, args.end());
-    if (sub == "update") {
-        return cmd_fw_update(bus, g, rest);
+    const std::string path = device_path(p.positional[0]);
+    sdbus::IConnection& bus = connector.get();
+    FirmwareProxy fw(bus, path);
+    nlohmann::json out = to_json(fw.GetInfo());
+    out["current_job"] = firmware_properties(bus, path).value("CurrentJob", "/");
+    emit(g, out);
+    return kExitOk;
+}
+
+int cmd_fw_activate(Connector& connector, const Globals& g, const Args& args) {
+    auto p = parse(args, {"--slot", "--mode"});
+    if (!p.error.empty()) {
+        return usage_error(p.error);
     }
-    if (sub == "info") {
-        if (rest.size() != 1) {
-            return usage_error("usage: fw info DEVICE");
-        }
-        const std::string path = device_path(rest[0]);
-        FirmwareProxy fw(bus, path);
-        nlohmann::json out = to_json(fw.GetInfo());
-        out["current_job"] = firmware_properties(bus, path).value("CurrentJob", "/");
-        emit(g, out);
-        return kExitOk;
+    if (p.positional.size() != 1 || p.options.count("--slot") == 0) {
+        return usage_error("fw activate needs one DEVICE and --slot N");
     }
-    if (sub == "activate") {
-        auto p = parse(rest, {"--slot", "--mode"});
-        if (!p.error.empty() || p.positional.size() != 1 || p.options.count("--slot") == 0) {
-            return usage_error(p.error.empty()
-                                   ? "usage: fw activate DEVICE --slot N [--mode online|on-reset]"
-                                   : p.error);
-        }
-        int slot = std::atoi(p.options["--slot"].c_str());
-        if (slot < 1 || slot > 4) {
-            return usage_error("--slot must be 1..4");
-        }
-        std::string mode = p.options.count("--mode") ? p.options["--mode"] : "online";
-        if (mode != "online" && mode != "on-reset") {
-            return usage_error("--mode must be online or on-reset");
-        }
-        const std::string path = device_path(p.positional[0]);
-        FirmwareProxy fw(bus, path);
-        fw.Activate(static_cast<uint8_t>(slot), mode);
-        emit(g,
-             {{"activated", slot}, {"mode", mode}, {"firmware", firmware_properties(bus, path)}});
-        return kExitOk;
+    uint64_t slot = 0;
+    if (!parse_u64(p.options["--slot"], slot) || slot < 1 || slot > 4) {
+        return usage_error("--slot must be 1..4");
     }
-    if (sub == "cancel") {
-        if (rest.size() != 1) {
-            return usage_error("usage: fw cancel DEVICE");
-        }
-        auto job = firmware_properties(bus, device_path(rest[0])).value("CurrentJob", "/");
-        if (job == "/") {
-            std::cerr << "cxlmgrctl: no firmware update is running on " << rest[0] << "\n";
-            return kExitFailed;
-        }
-        JobProxy(bus, job).Cancel();
-        emit(g, {{"cancelled", job}});
-        return kExitOk;
+    std::string mode = p.options.count("--mode") ? p.options["--mode"] : "online";
+    if (mode != "online" && mode != "on-reset") {
+        return usage_error("--mode must be online or on-reset");
     }
-    return usage_error("unknown fw command '" + sub + "'");
+    const std::string path = device_path(p.positional[0]);
+    sdbus::IConnection& bus = connector.get();
+    FirmwareProxy fw(bus, path);
+    fw.Activate(static_cast<uint8_t>(slot), mode);
+    emit(g, {{"activated", slot}, {"mode", mode}, {"firmware", firmware_properties(bus, path)}});
+    return kExitOk;
+}
+
+int cmd_fw_cancel(Connector& connector, const Globals& g, const Args& args) {
+    auto p = parse(args, {});
+    if (!p.error.empty() || p.positional.size() != 1) {
+        return usage_error(p.error.empty() ? "fw cancel needs exactly one DEVICE" : p.error);
+    }
+    sdbus::IConnection& bus = connector.get();
+    auto job = firmware_properties(bus, device_path(p.positional[0])).value("CurrentJob", "/");
+    if (job == "/") {
+        std::cerr << "cxlmgrctl: no firmware update is running on " << p.positional[0] << "\n";
+        return kExitFailed;
+    }
+    JobProxy(bus, job).Cancel();
+    emit(g, {{"cancelled", job}});
+    return kExitOk;
 }
 
 }  // namespace cxlmgrctl

@@ -142,7 +142,7 @@ private:
 
 }  // namespace
 
-int cmd_fw_update(sdbus::IConnection& bus, const Globals& g, const Args& args) {
+int cmd_fw_update(Connector& connector, const Globals& g, const Args& args) {
     std::vector<std::string> positional;
     std::string activate = "none";
     int slot = 0;
@@ -180,9 +180,7 @@ int cmd_fw_update(sdbus::IConnection& bus, const Globals& g, const Args& args) {
         }
     }
     if (positional.size() != 2) {
-        return usage_error(
-            "usage: fw update DEVICE IMAGE [--slot N] [--activate none|online|on-reset] "
-            "[--no-wait]");
+        return usage_error("fw update needs a DEVICE and an IMAGE");
     }
     int fd = ::open(positional[1].c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -191,6 +189,7 @@ int cmd_fw_update(sdbus::IConnection& bus, const Globals& g, const Args& args) {
         return kExitFailed;
     }
     sdbus::UnixFd image(fd, sdbus::adopt_fd);
+    sdbus::IConnection& bus = connector.get();
 
     // Subscribed before the job exists: nothing it reports can be missed.
     auto watcher = std::make_shared<Watcher>();
