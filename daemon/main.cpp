@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -113,6 +115,49 @@ Status prepare_state_dir(const std::string& dir) {
     }
     return ok_status();
 }
+
+// systemd's watchdog (WatchdogSec= in cxlmgrd.service), petted by a timer on the main
+// io_context. That loop runs the D-Bus connection and every device completion handed back to it,
+// so a handler that blocks it also stops the pets, and systemd kills and restarts the daemon
+// (Restart=on-failure) rather than leaving a process that holds the devices and answers nobody.
+// A thread of its own would keep petting a wedged loop: the very case the watchdog is for.
+class Watchdog {
+public:
+    explicit Watchdog(boost::asio::io_context& io) : timer_(io) {}
+
+    // Starts petting when the service manager asked this process for it (WATCHDOG_USEC, and
+    // WATCHDOG_PID naming this process if set); otherwise does nothing.
+    void start() {
+        uint64_t usec = 0;
+        // 0: keep the variables; unsetenv would race with getenv on the threads already running.
+        int enabled = sd_watchdog_enabled(0, &usec);
+        if (enabled < 0) {
+            log::warning("ignoring the systemd watchdog settings: ", std::strerror(-enabled));
+            return;
+        }
+        if (enabled == 0) {
+            return;
+        }
+        // Half the interval: a late wake-up of up to half an interval is still in time.
+        period_ = std::chrono::microseconds(usec / 2);
+        log::info("systemd watchdog: ", usec / 1000, " ms, petted every ", usec / 2000, " ms");
+        pet();
+    }
+
+private:
+    void pet() {
+        sd_notify(0, "WATCHDOG=1");
+        timer_.expires_after(period_);
+        timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                pet();
+            }
+        });
+    }
+
+    boost::asio::steady_timer timer_;
+    std::chrono::microseconds period_{0};
+};
 
 // Opens every configured device, exports each as soon as it is ready, then takes the name.
 class Startup : public std::enable_shared_from_this<Startup> {
@@ -221,6 +266,8 @@ private:
         auto named = service_.request_name();
         if (!named.ok()) {
             log::error("cannot take the name org.cxlmgr1: ", named.error().message);
+            sd_notifyf(0, "STATUS=Cannot take the name org.cxlmgr1: %s",
+                       named.error().message.c_str());
             failed = true;
             io_.stop();
             return;
@@ -244,7 +291,7 @@ public:
 // channels, then stop the pool and the loop.
 void shutdown(boost::asio::io_context& io, daemon::Arbiter& arbiter, dbus::Service& service,
               std::vector<std::shared_ptr<daemon::ManagedDevice>>& devices) {
-    sd_notify(0, "STOPPING=1");
+    sd_notifyf(0, "STATUS=Stopping: closing %zu device(s)", devices.size());
     service.release_name_and_stop();
     auto remaining = std::make_shared<std::atomic<size_t>>(devices.size() + 1);
     auto finish = [&io, &arbiter, remaining] {
@@ -320,6 +367,8 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
             return;
         }
         log::info("signal ", signal, ": stopping");
+        // At once, not when the devices are closed: systemd then knows the stop is ours.
+        sd_notify(0, "STOPPING=1\nSTATUS=Stopping: ending firmware transfers");
         stopping = true;
         // Running firmware transfers are aborted on their devices first (DESIGN.md "Firmware
         // update"); the devices are closed once every job has ended.
@@ -329,15 +378,21 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
             });
         });
     });
+    // Before the devices open: opening many devices takes a while, and the loop runs meanwhile.
+    Watchdog watchdog(io);
+    watchdog.start();
+    sd_notifyf(0, "STATUS=Opening %zu device(s)", config.devices.size());
     startup->run(config);
     io.run();
     if (!stopping) {
-        // The loop ended without a signal (the name could not be taken): still drain.
-        (*service)->release_name_and_stop();
-        for (const auto& device : devices) {
-            device->close([] {});
-        }
-        arbiter.shutdown();
+        // The loop ended without a signal (the name could not be taken): drain the devices as a
+        // stop does. Their closing completes on this loop, so it runs again until shutdown()
+        // stops it; without it the event collectors would keep polling, the arbiter's pool
+        // would never idle, and the daemon would never exit.
+        io.restart();
+        boost::asio::post(
+            io, [&io, &arbiter, &service, &devices] { shutdown(io, arbiter, **service, devices); });
+        io.run();
     }
     service->reset();
     return startup->failed ? kExitFailure : 0;
