@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dbus dbus-daemon
   # man pages are written in scdoc; the CLI's --json output is checked against JSON Schema files
-  scdoc python3-jsonschema
+  scdoc python3-jsonschema man-db
   # end-to-end tests boot QEMU's CXL Type-3 device under a Debian 6.1 kernel (tests/e2e)
   qemu-system-x86 busybox-static cpio xz-utils
 )
