@@ -1,6 +1,6 @@
 #include "daemon/device_factory.hpp"
 
-#include <set>
+#include <map>
 
 #include "common/log.hpp"
 #include "pci/emulated_device.hpp"
@@ -32,13 +32,17 @@ Result<OpenedDevice> open_device(const DeviceSpec& spec) {
 
 Status add_discovered_devices(DaemonConfig& config, const pci::EnumerateOptions& options) {
     CXLMGR_ASSIGN(auto found, pci::enumerate_cxl_memory_devices(options));
-    std::set<std::string> listed;
+    std::map<std::string, Backend> listed;
     for (const auto& spec : config.devices) {
-        listed.insert(spec.address);
+        listed.emplace(spec.address, spec.backend);
     }
     for (const auto& info : found) {
-        if (listed.count(info.address) != 0) {
-            continue;  // configured explicitly (maybe with the vfio backend): keep that
+        if (auto it = listed.find(info.address); it != listed.end()) {
+            // Configured explicitly (maybe with the vfio backend): keep that, but say discovery
+            // saw it, so a configured device discovery misses stands out in the log.
+            log::info(info.address, ": discovered, configured with the ", backend_name(it->second),
+                      " backend");
+            continue;
         }
         log::info(info.address, ": discovered ", info.vendor_name, " ", info.device_name,
                   info.driver ? " (bound to " + *info.driver + ")" : "");

@@ -81,7 +81,8 @@ void copy_name(char (&dst)[256], const char* src) {
 // go into the caller's vector, and the caller's ScanGuard frees the pci_access either way.
 // Limitation: when libpci fails half-way through a step, whatever that step had allocated and
 // not yet linked into pci_access (a pci_dev, an open DIR) is lost.
-bool scan_guarded(Scan& scan, char* bus_dir, char* ids_file, std::vector<RawFunction>* out) {
+bool scan_guarded(Scan& scan, char* bus_dir, char* ids_file, bool use_hwdb,
+                  std::vector<RawFunction>* out) {
     if (setjmp(scan.env) != 0) {
         return false;
     }
@@ -95,7 +96,8 @@ bool scan_guarded(Scan& scan, char* bus_dir, char* ids_file, std::vector<RawFunc
     }
     pci_init(scan.pacc);
     pci_scan_bus(scan.pacc);
-    const int lookup = PCI_LOOKUP_NO_NUMBERS | (ids_file != nullptr ? PCI_LOOKUP_NO_HWDB : 0);
+    const int lookup =
+        PCI_LOOKUP_NO_NUMBERS | (ids_file != nullptr || !use_hwdb ? PCI_LOOKUP_NO_HWDB : 0);
     for (pci_dev* d = scan.pacc->devices; d != nullptr; d = d->next) {
         int known = pci_fill_info(d, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT);
         RawFunction raw{};
@@ -141,6 +143,12 @@ private:
     Scan& scan_;
 };
 
+bool hwdb_installed(const std::vector<fs::path>& files) {
+    std::error_code ec;
+    return std::any_of(files.begin(), files.end(),
+                       [&](const fs::path& f) { return fs::is_regular_file(f, ec); });
+}
+
 std::string id_fallback(const char* what, uint16_t id) {
     char buf[16];
     std::snprintf(buf, sizeof buf, " %04x", id);
@@ -184,7 +192,8 @@ Result<std::vector<PciFunctionInfo>> enumerate_all(const EnumerateOptions& opts)
     bool ok;
     {
         ScanGuard guard(scan);
-        ok = scan_guarded(scan, bus_dir.data(), ids_file.empty() ? nullptr : ids_file.data(), &raw);
+        ok = scan_guarded(scan, bus_dir.data(), ids_file.empty() ? nullptr : ids_file.data(),
+                          hwdb_installed(opts.hwdb_files), &raw);
     }
     if (!ok) {
         return Error(Errc::IoError,

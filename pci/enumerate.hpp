@@ -30,6 +30,13 @@ struct EnumerateOptions {
     std::filesystem::path sysfs_root = "/sys/bus/pci/devices";
     // Empty: libpci's default pci.ids and udev's hwdb. Set: only this file (deterministic names).
     std::filesystem::path pci_ids;
+    // Where udev keeps its hwdb (systemd's search list). When none exists, names come from
+    // pci.ids alone: libpci 3.9 asks udev for a hwdb on every name pci.ids lacks and, when there
+    // is none, leaks the udev context each time (seen in the QEMU e2e guest, which has no udev;
+    // a daemon rescanning such a machine would grow without bound).
+    std::vector<std::filesystem::path> hwdb_files = {
+        "/etc/systemd/hwdb/hwdb.bin", "/etc/udev/hwdb.bin",     "/usr/lib/systemd/hwdb/hwdb.bin",
+        "/lib/systemd/hwdb/hwdb.bin", "/usr/lib/udev/hwdb.bin", "/lib/udev/hwdb.bin"};
 };
 
 // Every function, sorted by address. NotFound when sysfs_root does not exist; IoError carrying

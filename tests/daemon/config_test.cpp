@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "daemon/device_factory.hpp"
+#include "tests/pci/fake_sysfs.hpp"
 
 namespace cxlmgr::daemon {
 namespace {
@@ -131,6 +132,27 @@ TEST(DeviceFactory, DiscoveryAddsOnlyCxlMemoryDevices) {
     for (const auto& spec : config.devices) {
         EXPECT_EQ(spec.backend, Backend::Sysfs);
     }
+}
+
+// What the e2e VFIO run does: "discover": true next to explicit vfio entries. Discovery must
+// leave a configured device to its entry (one device, still vfio) and add only the others.
+TEST(DeviceFactory, DiscoveryKeepsTheConfiguredBackendAndAddsTheRest) {
+    cxlmgr::testing::FakeSysfs fake;
+    fake.add("0000:0d:00.0", {});
+    fake.add("0000:0e:00.0", {});
+    DaemonConfig config;
+    DeviceSpec vfio;
+    vfio.backend = Backend::Vfio;
+    vfio.address = "0000:0d:00.0";
+    config.devices.push_back(vfio);
+    pci::EnumerateOptions opts;
+    opts.sysfs_root = fake.devices();
+    ASSERT_TRUE(add_discovered_devices(config, opts).ok());
+    ASSERT_EQ(config.devices.size(), 2u);
+    EXPECT_EQ(config.devices[0].address, "0000:0d:00.0");
+    EXPECT_EQ(config.devices[0].backend, Backend::Vfio);
+    EXPECT_EQ(config.devices[1].address, "0000:0e:00.0");
+    EXPECT_EQ(config.devices[1].backend, Backend::Sysfs);
 }
 
 }  // namespace
