@@ -252,7 +252,13 @@ Result<pci::UniqueFd> open_image_path(const std::string& path) {
         int e = errno;
         switch (e) {
             case ENOENT:
-                return Error(Errc::NotFound, "the image " + path + " does not exist");
+                // The systemd unit gives the daemon a private /tmp and hides /home, so a path
+                // that exists for the caller may not exist for the daemon: say so.
+                return Error(Errc::NotFound,
+                             "the image " + path +
+                                 " does not exist as cxlmgrd sees the file system (under its "
+                                 "service, /tmp and /var/tmp are private and /home is hidden; "
+                                 "StartUpdateFd or cxlmgrctl pass the file itself)");
             case ELOOP:
                 return Error(
                     Errc::InvalidArgument,

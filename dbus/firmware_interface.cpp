@@ -75,6 +75,9 @@ Result<std::string> FirmwareInterface::start(pci::UniqueFd image, daemon::Firmwa
     // The path is reserved first so the job reports to it from its first step; the reports hop
     // to the D-Bus thread, which is busy with this call until the object exists.
     const std::string path = jobs.reserve_path();
+    // Logged before the job runs its first step, so a job that fails at once still reads in
+    // order in the log (started, then failed).
+    log::info(context_.name, ": firmware update starting as ", path);
     CXLMGR_ASSIGN(auto job, context_.service.firmware_updates->start(
                                 context_.device, std::move(source), spec, jobs.reporter(path),
                                 jobs.reporter(path)));
@@ -85,7 +88,6 @@ Result<std::string> FirmwareInterface::start(pci::UniqueFd image, daemon::Firmwa
         }
     });
     set_current_job(path);
-    log::info(context_.name, ": firmware update started as ", path);
     return path;
 }
 
