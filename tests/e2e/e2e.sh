@@ -5,7 +5,8 @@
 # expected step must report PASS, the daemon must exit 0, the guest must report exit 0. Any
 # failure prints the whole console (which carries the daemon's log) and QEMU's stderr.
 #
-# Usage: e2e.sh sysfs|vfio CXLMGRD CXLMGRCTL WORK_DIR KERNEL_CACHE
+# Usage: e2e.sh sysfs|vfio CXLMGRD CXLMGRCTL WORK_DIR KERNEL_CACHE TIMER
+# (TIMER: the build's cxlmgr_e2e_timer, tests/e2e/guest_timer.cpp)
 # Exit: 0 pass, 1 fail, 77 skipped (the kernel package cannot be downloaded).
 set -euo pipefail
 
@@ -14,6 +15,7 @@ cxlmgrd=$2
 cxlmgrctl=$3
 work=$4
 kernel_cache=$5
+timer=$6
 here=$(cd "$(dirname "$0")" && pwd)
 # One boot: ~3 s to the shell under TCG, then the scenario (its idle-CPU step alone is 5 s).
 qemu_timeout=${CXLMGR_E2E_QEMU_TIMEOUT:-240}
@@ -27,7 +29,7 @@ case "$backend" in
     sysfs) ;;
     vfio) steps=(vfio-bind "${steps[@]}") ;;
     *)
-        echo "usage: e2e.sh sysfs|vfio CXLMGRD CXLMGRCTL WORK_DIR KERNEL_CACHE" >&2
+        echo "usage: e2e.sh sysfs|vfio CXLMGRD CXLMGRCTL WORK_DIR KERNEL_CACHE TIMER" >&2
         exit 2
         ;;
 esac
@@ -44,7 +46,7 @@ bash "$here/fetch-kernel.sh" "$kernel_cache" || exit $?
 t1=$(date +%s%N)
 python3 "$here/make-cdat.py" "$work/cdat"
 bash "$here/make-initramfs.sh" "$work/initramfs.cpio" "$kernel_cache" "$work/cdat" "$cxlmgrd" \
-    "$cxlmgrctl"
+    "$cxlmgrctl" "$timer"
 t2=$(date +%s%N)
 
 machine=q35,cxl=on

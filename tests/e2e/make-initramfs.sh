@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the e2e guest's initramfs (an uncompressed newc cpio: the kernel unpacks it faster than
 # it would decompress one under TCG):
-#   busybox-static and its applet links; cxlmgrd, cxlmgrctl, dbus-daemon, busctl and every shared
-#   library ldd lists for them (with the sanitizer build that includes libasan and libubsan);
+#   busybox-static and its applet links; cxlmgrd, cxlmgrctl, cxlmgr_e2e_timer, dbus-daemon,
+#   busctl and every shared library ldd lists for them (with the sanitizer build that includes
+#   libasan and libubsan);
 #   pci.ids for libpci's names; the vfio modules; /init, the scenario and its expected values.
 #
-# Usage: make-initramfs.sh OUT.cpio KERNEL_CACHE EXPECT_DIR CXLMGRD CXLMGRCTL
+# Usage: make-initramfs.sh OUT.cpio KERNEL_CACHE EXPECT_DIR CXLMGRD CXLMGRCTL TIMER
 set -euo pipefail
 
 out=$1
@@ -13,6 +14,7 @@ kernel_cache=$2
 expect_dir=$3
 cxlmgrd=$4
 cxlmgrctl=$5
+timer=$6
 here=$(cd "$(dirname "$0")" && pwd)
 
 root=$(mktemp -d "${out%/*}/initramfs.XXXXXX")
@@ -46,7 +48,7 @@ copy_libraries() {
 
 # Ours are copied without debug sections (an ASan Debug build is mostly DWARF); the symbol
 # table stays, so a sanitizer report in the guest still names functions.
-for bin in "$cxlmgrd" "$cxlmgrctl"; do
+for bin in "$cxlmgrd" "$cxlmgrctl" "$timer"; do
     name=$(basename "$bin")
     if command -v strip >/dev/null; then
         strip --strip-debug -o "$root/bin/$name" "$bin"
@@ -72,7 +74,7 @@ echo 'root:x:0:' >"$root/etc/group"
 
 install -m 0755 "$here/guest/init" "$root/init"
 cp "$here/guest/scenario.sh" "$here/guest/lib.sh" "$here/guest/flatten.awk" \
-    "$here/guest/bus.conf" "$root/e2e/"
+    "$here/guest/call_times.awk" "$here/guest/bus.conf" "$root/e2e/"
 cp "$expect_dir/default-cdat.txt" "$root/e2e/expect/"
 # The sanitizer options CI runs the host's tests with hold for the guest's binaries too.
 {
