@@ -67,6 +67,39 @@ std::string_view backend_name(Backend backend) {
     return "?";
 }
 
+namespace {
+
+// "events": poll intervals of the collectors and the journal's size bound.
+Status parse_events(const json& value, DaemonConfig& config) {
+    if (!value.is_object()) {
+        return bad("events", "must be an object");
+    }
+    for (const auto& [ekey, evalue] : value.items()) {
+        if (!evalue.is_number_unsigned() || evalue.get<uint64_t>() == 0) {
+            return bad("events." + ekey, "must be a positive integer");
+        }
+        const uint64_t n = evalue.get<uint64_t>();
+        if (ekey == "fast_poll_ms" || ekey == "slow_poll_ms") {
+            // An hour bounds a typo (seconds given as milliseconds the other way round).
+            if (n > 3600000) {
+                return bad("events." + ekey, "must be at most 3600000 (one hour)");
+            }
+            (ekey == "fast_poll_ms" ? config.events_fast_poll : config.events_slow_poll) =
+                std::chrono::milliseconds(n);
+        } else if (ekey == "journal_max_events") {
+            config.events_journal_max_events = n;
+        } else {
+            return bad("\"events." + ekey + "\"", "is not a known key");
+        }
+    }
+    if (config.events_fast_poll > config.events_slow_poll) {
+        return bad("events", "fast_poll_ms must not be longer than slow_poll_ms");
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<DaemonConfig> parse_config(const json& j) {
     if (!j.is_object()) {
         return bad("top level", "must be a JSON object");
@@ -108,6 +141,8 @@ Result<DaemonConfig> parse_config(const json& j) {
                     return bad("\"firmware." + fkey + "\"", "is not a known key");
                 }
             }
+        } else if (key == "events") {
+            CXLMGR_CHECK(parse_events(value, config));
         } else {
             return bad("\"" + key + "\"", "is not a known key");
         }

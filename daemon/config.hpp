@@ -3,7 +3,8 @@
 //                {"backend": "vfio", "address": "0000:0e:00.0"},
 //                {"backend": "emulated", "name": "emu0", "serial": 4660}],
 //    "discover": true, "authorized_group": "cxlmgr",
-//    "firmware": {"read_timeout_ms": 30000, "max_image_size": 268435456}}
+//    "firmware": {"read_timeout_ms": 30000, "max_image_size": 268435456},
+//    "events": {"fast_poll_ms": 5, "slow_poll_ms": 2000, "journal_max_events": 100000}}
 // Unknown keys are refused with the key named, so a typo never silently changes behaviour.
 #pragma once
 
@@ -38,6 +39,12 @@ struct DaemonConfig {
     // largest image accepted (docs/FIRMWARE-UPDATE.md).
     std::chrono::milliseconds firmware_read_timeout{30000};
     uint64_t firmware_max_image_size = 256ull << 20;
+    // Event collection (docs/BENCHMARKS.md "Events"): the poll interval while a device has a
+    // subscriber (the latency of its events), while it has none (the idle cost), and how many
+    // events the journal keeps before dropping the oldest.
+    std::chrono::milliseconds events_fast_poll{5};
+    std::chrono::milliseconds events_slow_poll{2000};
+    uint64_t events_journal_max_events = 100000;
 };
 
 Result<DaemonConfig> parse_config(const nlohmann::json& json);

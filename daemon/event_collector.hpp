@@ -13,6 +13,22 @@
 // Policy: MSI/MSI-X for the four logs, so a backend that can take interrupts gets them, and fast
 // polling), the last disarms it (policy none, slow polling).
 //
+// Overflow: the device keeps its overflow state (count, first and last time) until the next
+// successful Clear Event Records, which resets it. Our clear follows a durable write that takes
+// milliseconds (an fsync), far longer than Linux's read-then-clear, and a log that overflowed in
+// that window would have its overflow erased by our own clear, unseen. So the collector reads
+// the log's page once more right before the clear and keeps any change of the overflow state for
+// its next write (with the next page, or alone when the log turns out empty): no extra fsync, so
+// a device that overflows is not drained any slower. What the device drops is thus counted,
+// except what overflows in the microseconds between that read and the clear (the protocol cannot
+// read and clear atomically); and a reading kept for the next write is lost if the daemon dies
+// before it (the count of records the device dropped, never a record).
+//
+// Stopping: stop() ends collection and, if the device is armed, disarms it (policy none). For
+// the disarm to reach the device, the daemon has to stop its collectors (EventHub::stop_all)
+// before it closes the devices' channels. A disarm the channel refuses because the device is
+// gone or being removed is logged as skipped, at info: there is nothing left to disarm.
+//
 // Threading: all state lives on the device's mailbox strand; journal I/O runs on the hub's
 // journal executor, so neither the D-Bus thread nor the arbiter's pool waits for the disk.
 // Every callback holds a shared_ptr to the collector; stop() makes the late ones do nothing.
@@ -62,11 +78,14 @@ public:
     // and keeps polling.
     void start();
     // No more polls; work in flight finishes without touching the device again or calling the
-    // listener. Records read but not cleared yet are read again by the next collector.
-    void stop();
+    // listener. Records read but not cleared yet are read again by the next collector. If the
+    // device is armed, it is disarmed once any arm/disarm in flight has finished; `stopped`
+    // (optional) runs on the strand after that. Idempotent.
+    void stop(std::function<void()> stopped = {});
 
     // Subscription counting; done runs (on the strand) once the interrupt policy command the
-    // change caused has finished, with its outcome (ok at once when nothing had to change).
+    // change caused has finished, with its outcome (ok at once when nothing had to change, and
+    // after stop(), which owns the last disarm).
     void subscribe(std::function<void(Status)> done);
     void unsubscribe(std::function<void(Status)> done);
 
@@ -86,12 +105,18 @@ private:
     void drain(std::vector<cxl::EventLog> logs);
     void drain_log(std::vector<cxl::EventLog> logs, size_t index);
     void store(std::vector<cxl::EventLog> logs, size_t index, cxl::EventRecordsPage page);
-    void clear(std::vector<cxl::EventLog> logs, size_t index, std::vector<uint16_t> handles,
-               size_t from, std::vector<StoredEvent> stored);
+    // A page stored and not cleared yet.
+    struct Uncleared;
+    void check_overflow(std::shared_ptr<Uncleared> page);
+    void count_overflows(const std::vector<StoredEvent>& stored);
+    // Clears page->handles from `from` on, in as many commands as the payload needs.
+    void clear(std::shared_ptr<Uncleared> page, size_t from);
     void finished_log(std::vector<cxl::EventLog> logs, size_t index,
                       std::vector<StoredEvent> stored, bool again);
     void set_policy(bool armed, std::function<void(Status)> done);
-    void warn(const std::string& what);
+    void disarm_at_stop(std::function<void()> stopped);
+    // One line per failure streak; at info level when the device is gone or being removed.
+    void warn(const std::string& what, const Error& cause);
     TransactionOptions background(std::string description) const;
 
     const std::string name_;
@@ -107,6 +132,11 @@ private:
     bool stopped_ = false;
     bool draining_ = false;
     bool warned_ = false;  // one log line per failure streak, not one per poll
+    // Overflow states read right before a clear, for the next write (header comment).
+    std::vector<EventEntry> pending_overflows_;
+    bool armed_ = false;  // the policy the device accepted last (arm/disarm in flight excluded)
+    unsigned policy_in_flight_ = 0;
+    std::vector<std::function<void()>> policy_idle_;  // run when policy_in_flight_ drops to 0
 
     std::atomic<unsigned> subscribers_{0};
     std::atomic<uint64_t> overflows_{0};

@@ -1,5 +1,7 @@
 #include "daemon/event_hub.hpp"
 
+#include <atomic>
+
 namespace cxlmgr::daemon {
 
 Result<std::shared_ptr<EventHub>> EventHub::open(const std::string& state_dir,
@@ -16,8 +18,36 @@ EventHub::~EventHub() {
 }
 
 std::shared_ptr<EventCollector> EventHub::collector(std::shared_ptr<ManagedDevice> device) {
-    return EventCollector::create(std::move(device), journal_, io_thread_.get_executor(),
-                                  options_.collector);
+    auto c = EventCollector::create(std::move(device), journal_, io_thread_.get_executor(),
+                                    options_.collector);
+    std::lock_guard lock(mutex_);
+    // Devices come and go (rescan): forget the collectors that went with them.
+    std::erase_if(collectors_, [](const auto& w) { return w.expired(); });
+    collectors_.push_back(c);
+    return c;
+}
+
+void EventHub::stop_all(std::function<void()> stopped) {
+    std::vector<std::shared_ptr<EventCollector>> live;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& w : collectors_) {
+            if (auto c = w.lock()) {
+                live.push_back(std::move(c));
+            }
+        }
+    }
+    auto remaining = std::make_shared<std::atomic<size_t>>(live.size() + 1);
+    auto done = std::make_shared<std::function<void()>>(std::move(stopped));
+    auto one = [remaining, done] {
+        if (remaining->fetch_sub(1) == 1) {
+            (*done)();
+        }
+    };
+    for (const auto& c : live) {
+        c->stop(one);
+    }
+    one();
 }
 
 }  // namespace cxlmgr::daemon

@@ -4,11 +4,18 @@
 // Lifetime: create it before the Arbiter and destroy it after the Arbiter's pool has stopped
 // (collectors post to the journal thread from pool threads and back). Its destructor joins the
 // journal thread.
+//
+// Daemon stop: call stop_all() before the devices' channels are closed. It stops every
+// collector and disarms the devices that are armed (Set Event Interrupt Policy back to none),
+// which needs the channels still open; a device closed first is skipped with an info line.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "daemon/event_collector.hpp"
 #include "daemon/event_journal.hpp"
@@ -35,11 +42,18 @@ public:
     // A new collector for `device`, not started yet (the caller sets its listener first).
     std::shared_ptr<EventCollector> collector(std::shared_ptr<ManagedDevice> device);
 
+    // Stops every collector made here that is still alive (EventCollector::stop) and calls
+    // `stopped` once all of them have finished stopping, disarming included; from a pool
+    // thread, or at once when there is none. Callable from any thread.
+    void stop_all(std::function<void()> stopped);
+
     [[nodiscard]] const std::shared_ptr<EventJournal>& journal() const { return journal_; }
 
 private:
     std::shared_ptr<EventJournal> journal_;
     EventHubOptions options_;
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<EventCollector>> collectors_;
     boost::asio::thread_pool io_thread_{1};
 };
 

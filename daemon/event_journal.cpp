@@ -102,6 +102,16 @@ CREATE TABLE IF NOT EXISTS journal_totals (
   dropped INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO journal_totals (id, dropped) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS overflow_episodes (
+  device TEXT NOT NULL,
+  log INTEGER NOT NULL,
+  first_overflow INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (device, log, first_overflow)
+);
+INSERT OR IGNORE INTO overflow_episodes (device, log, first_overflow, count)
+  SELECT device, log, first_overflow, SUM(overflow_count) FROM events
+  WHERE kind = 'overflow' GROUP BY device, log, first_overflow;
 )sql";
 
 }  // namespace
@@ -210,8 +220,42 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
     if (auto s = total.prepared(); !s.ok()) {
         return rollback(s.error());
     }
+    Statement episode(db_,
+                      "SELECT count FROM overflow_episodes WHERE device = ? AND log = ? AND "
+                      "first_overflow = ?");
+    Statement note_episode(db_,
+                           "INSERT INTO overflow_episodes (device, log, first_overflow, count) "
+                           "VALUES (?, ?, ?, ?) ON CONFLICT (device, log, first_overflow) DO "
+                           "UPDATE SET count = excluded.count");
+    for (auto* st : {&episode, &note_episode}) {
+        if (auto s = st->prepared(); !s.ok()) {
+            return rollback(s.error());
+        }
+    }
     std::vector<StoredEvent> stored;
-    for (const auto& e : entries) {
+    for (const auto& reported : entries) {
+        EventEntry e = reported;
+        if (e.kind == kOverflowKind) {
+            // The device counts an overflow episode up until it is cleared, and it may be read
+            // several times meanwhile (a re-read after a crash, the collector's check before
+            // its clear): only the growth since the last reading stored is new.
+            episode.reset();
+            episode.bind(1, device);
+            episode.bind(2, static_cast<int64_t>(e.log));
+            episode.bind(3, to_db(e.first_overflow));
+            auto rc = episode.step();
+            if (!rc.ok()) {
+                return rollback(rc.error());
+            }
+            const uint64_t known = *rc == SQLITE_ROW ? from_db(episode.integer(0)) : 0;
+            if (e.overflow_count <= known) {
+                continue;
+            }
+            e.overflow_count -= known;
+            if (known != 0) {
+                e.timestamp = e.last_overflow;  // a later part of a stored episode
+            }
+        }
         insert.reset();
         insert.bind(1, device);
         insert.bind(2, static_cast<int64_t>(e.log));
@@ -229,6 +273,16 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
             continue;  // stored before a crash that came before the clear
         }
         stored.push_back({from_db(sqlite3_last_insert_rowid(db_)), e});
+        if (e.kind == kOverflowKind) {
+            note_episode.reset();
+            note_episode.bind(1, device);
+            note_episode.bind(2, static_cast<int64_t>(e.log));
+            note_episode.bind(3, to_db(e.first_overflow));
+            note_episode.bind(4, to_db(reported.overflow_count));
+            if (auto rc = note_episode.step(); !rc.ok()) {
+                return rollback(rc.error());
+            }
+        }
         if (e.overflow_count != 0) {
             total.reset();
             total.bind(1, device);

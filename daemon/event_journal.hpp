@@ -9,8 +9,11 @@
 // recovery).
 //
 // A record re-read after a crash between "stored" and "cleared" is recognised by (device, log,
-// handle, timestamp) and not stored twice. The journal is bounded: past `max_events` the oldest
-// events (of any device) are dropped first, and counted.
+// handle, timestamp) and not stored twice. An overflow is reported by the device as a running
+// count per episode (first overflow time) until the log is cleared: the journal keeps each
+// episode's count and stores only its growth, as an overflow event of its own, so a reading
+// repeated or re-read is never counted twice. The journal is bounded: past `max_events` the
+// oldest events (of any device) are dropped first, and counted.
 //
 // Threading: every method may be called from any thread (one connection behind a mutex). Calls
 // do file I/O and may block: never call them on the D-Bus thread.
@@ -75,8 +78,11 @@ public:
     EventJournal& operator=(const EventJournal&) = delete;
 
     // Stores `entries` of `device` in one durable transaction, in the order given, skipping
-    // those stored already; returns the ones newly stored with their sequence numbers. Also adds
-    // the overflow counts to the device's Overflows total. Returns only once committed.
+    // those stored already; returns the ones newly stored with their sequence numbers. An
+    // overflow entry carries the episode's count as the device reports it; what is stored (and
+    // returned) is the growth since the episode was last stored, keyed by the last overflow time
+    // when it is not the episode's first part. Also adds that growth to the device's Overflows
+    // total. Returns only once committed.
     Result<std::vector<StoredEvent>> append(const std::string& device,
                                             const std::vector<EventEntry>& entries);
     // Stored events of `device` with seq > since, oldest first, at most max.

@@ -328,7 +328,11 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
     }
     // Before the arbiter: collectors post between its pool and the journal thread, so the
     // journal thread must outlive the pool.
-    auto events = daemon::EventHub::open(opts.state_dir);
+    daemon::EventHubOptions event_options;
+    event_options.collector.fast_poll = config.events_fast_poll;
+    event_options.collector.slow_poll = config.events_slow_poll;
+    event_options.journal.max_events = config.events_journal_max_events;
+    auto events = daemon::EventHub::open(opts.state_dir, event_options);
     if (!events.ok()) {
         log::error(events.error().message);
         return kExitFailure;
@@ -372,9 +376,12 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
         stopping = true;
         // Running firmware transfers are aborted on their devices first (DESIGN.md "Firmware
         // update"); the devices are closed once every job has ended.
-        firmware->stop_all([&io, &arbiter, &service, &devices] {
-            boost::asio::post(io, [&io, &arbiter, &service, &devices] {
-                shutdown(io, arbiter, **service, devices);
+        firmware->stop_all([&io, &arbiter, &service, &devices, &events] {
+            // Collectors stop and disarm their devices while the channels still take work.
+            (*events)->stop_all([&io, &arbiter, &service, &devices] {
+                boost::asio::post(io, [&io, &arbiter, &service, &devices] {
+                    shutdown(io, arbiter, **service, devices);
+                });
             });
         });
     });
@@ -390,8 +397,11 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
         // stops it; without it the event collectors would keep polling, the arbiter's pool
         // would never idle, and the daemon would never exit.
         io.restart();
-        boost::asio::post(
-            io, [&io, &arbiter, &service, &devices] { shutdown(io, arbiter, **service, devices); });
+        (*events)->stop_all([&io, &arbiter, &service, &devices] {
+            boost::asio::post(io, [&io, &arbiter, &service, &devices] {
+                shutdown(io, arbiter, **service, devices);
+            });
+        });
         io.run();
     }
     service->reset();

@@ -189,7 +189,7 @@ config)
   page=$dir/cxlmgrd.json.5
   need_page cxlmgrd.json.5
   # The keys the parsers compare against.
-  grep -oE '\b(key|fkey) [!=]= "[a-z_]+"' "$source_dir/daemon/config.cpp" |
+  grep -oE '\b(key|fkey|ekey) [!=]= "[a-z_]+"' "$source_dir/daemon/config.cpp" |
     grep -oE '"[a-z_]+"' | tr -d '"' | sort -u >"$work/keys"
   n_daemon=$(wc -l <"$work/keys")
   sed -n '/kKnown = {/,/};/p' "$source_dir/cxl/emu/device_description.cpp" |

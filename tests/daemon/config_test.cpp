@@ -33,6 +33,20 @@ TEST(Config, ParsesEveryBackend) {
     EXPECT_TRUE(config->discover);
 }
 
+TEST(Config, EventCollectionSettings) {
+    auto defaults = parse_config(json::object());
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->events_fast_poll, std::chrono::milliseconds(5));
+    EXPECT_EQ(defaults->events_slow_poll, std::chrono::milliseconds(2000));
+    EXPECT_EQ(defaults->events_journal_max_events, 100000u);
+    auto config = parse_config(json::parse(
+        R"({"events": {"fast_poll_ms": 2, "slow_poll_ms": 10000, "journal_max_events": 500}})"));
+    ASSERT_TRUE(config.ok()) << config.error().describe();
+    EXPECT_EQ(config->events_fast_poll, std::chrono::milliseconds(2));
+    EXPECT_EQ(config->events_slow_poll, std::chrono::milliseconds(10000));
+    EXPECT_EQ(config->events_journal_max_events, 500u);
+}
+
 TEST(Config, ErrorsNameTheProblem) {
     struct Case {
         const char* json;
@@ -51,6 +65,11 @@ TEST(Config, ErrorsNameTheProblem) {
         {R"({"devices": [{"backend": "emulated", "name": "a"}, {"backend": "emulated", "name": "a"}]})",
          "listed twice"},
         {R"({"discover": "yes"})", "discover"},
+        {R"({"events": []})", "events: must be an object"},
+        {R"({"events": {"fast_poll_ms": 0}})", "events.fast_poll_ms: must be a positive"},
+        {R"({"events": {"slow_poll_ms": 7200000}})", "at most 3600000"},
+        {R"({"events": {"fast_poll_ms": 3000}})", "fast_poll_ms must not be longer"},
+        {R"({"events": {"fast_pol_ms": 3}})", "\"events.fast_pol_ms\""},
     };
     for (const auto& c : cases) {
         auto r = parse_config(json::parse(c.json));

@@ -1,6 +1,7 @@
 #include "daemon/event_journal.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -144,6 +145,81 @@ TEST_F(EventJournalTest, OverflowsAreTotalledAndDecoded) {
     auto rec = j->read("emu0", 0, 1);
     ASSERT_EQ(rec->size(), 1u);
     EXPECT_EQ((*rec)[0].entry.kind, "overflow");
+}
+
+cxl::EventRecordsPage overflow_page(uint16_t count, uint64_t first, uint64_t last) {
+    cxl::EventRecordsPage page;
+    page.overflow = true;
+    page.overflow_count = count;
+    page.first_overflow_timestamp = first;
+    page.last_overflow_timestamp = last;
+    return page;
+}
+
+TEST_F(EventJournalTest, AnOverflowEpisodeReadAgainStoresOnlyItsGrowth) {
+    const auto log = cxl::EventLog::Warning;
+    {
+        auto j = open();
+        auto a = j->append("emu0", {overflow_entry(log, overflow_page(5, 1000, 2000))});
+        ASSERT_EQ(a->size(), 1u);
+        EXPECT_EQ((*a)[0].entry.overflow_count, 5u);
+        EXPECT_EQ((*a)[0].entry.timestamp, 1000u);
+        // The same reading again: nothing new.
+        EXPECT_EQ(j->append("emu0", {overflow_entry(log, overflow_page(5, 1000, 2000))})->size(),
+                  0u);
+        // Grown by 3 since: one more overflow event of 3, keyed by its last time.
+        auto b = j->append("emu0", {overflow_entry(log, overflow_page(8, 1000, 2600))});
+        ASSERT_EQ(b->size(), 1u);
+        EXPECT_EQ((*b)[0].entry.overflow_count, 3u);
+        EXPECT_EQ((*b)[0].entry.timestamp, 2600u);
+        EXPECT_EQ((*b)[0].entry.first_overflow, 1000u);
+        EXPECT_EQ((*b)[0].entry.last_overflow, 2600u);
+        EXPECT_GT((*b)[0].seq, (*a)[0].seq);
+        EXPECT_EQ(*j->overflows("emu0"), 8u);
+    }
+    // After a restart, a re-read of the same episode (the clear never happened) adds nothing,
+    // and its growth is counted once; another log's or another episode's count is its own.
+    auto j = open();
+    EXPECT_EQ(j->append("emu0", {overflow_entry(log, overflow_page(8, 1000, 2600))})->size(), 0u);
+    auto c = j->append("emu0", {overflow_entry(log, overflow_page(10, 1000, 2900)),
+                                overflow_entry(cxl::EventLog::Fatal, overflow_page(1, 1000, 1000)),
+                                overflow_entry(log, overflow_page(4, 5000, 5100))});
+    ASSERT_EQ(c->size(), 3u);
+    EXPECT_EQ((*c)[0].entry.overflow_count, 2u);
+    EXPECT_EQ((*c)[1].entry.overflow_count, 1u);
+    EXPECT_EQ((*c)[2].entry.overflow_count, 4u);
+    EXPECT_EQ((*c)[2].entry.timestamp, 5000u);
+    EXPECT_EQ(*j->overflows("emu0"), 15u);
+    uint64_t sum = 0;
+    auto all = j->read("emu0", 0, 100);
+    ASSERT_TRUE(all.ok());
+    for (const auto& ev : *all) {
+        sum += ev.entry.overflow_count;
+    }
+    EXPECT_EQ(sum, 15u) << "the overflow events add up to Overflows";
+}
+
+TEST_F(EventJournalTest, EpisodesOfAJournalWithoutTheirTableAreRebuiltFromItsEvents) {
+    const auto log = cxl::EventLog::Failure;
+    {
+        auto j = open();
+        ASSERT_EQ(j->append("emu0", {overflow_entry(log, overflow_page(5, 1000, 2000))})->size(),
+                  1u);
+    }
+    {
+        // A journal written before episodes were kept.
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((dir / "events.sqlite").c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE overflow_episodes;", nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto j = open();
+    EXPECT_EQ(j->append("emu0", {overflow_entry(log, overflow_page(5, 1000, 2000))})->size(), 0u);
+    auto grown = j->append("emu0", {overflow_entry(log, overflow_page(6, 1000, 2100))});
+    ASSERT_EQ(grown->size(), 1u);
+    EXPECT_EQ((*grown)[0].entry.overflow_count, 1u);
+    EXPECT_EQ(*j->overflows("emu0"), 6u);
 }
 
 TEST_F(EventJournalTest, RecordFieldsDecodeFromTheStoredBytes) {

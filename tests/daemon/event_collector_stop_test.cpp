@@ -1,0 +1,156 @@
+// Stopping collection: an armed device is disarmed while its channel still takes work (what the
+// daemon's stop relies on, through EventHub::stop_all), an arm still in flight is waited for,
+// and a device whose channel closed first is skipped with an info line, never a warning.
+#include <gtest/gtest.h>
+
+#include "common/log.hpp"
+#include "daemon/event_hub.hpp"
+#include "tests/daemon/event_collector_fixture.hpp"
+
+namespace cxlmgr::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+using collector_test::CollectorTest;
+using collector_test::Seen;
+
+struct StopTest : CollectorTest {
+    void SetUp() override {
+        CollectorTest::SetUp();
+        saved_level_ = log::level();
+        log::set_level(log::Level::Info);
+    }
+    void TearDown() override {
+        log::set_level(saved_level_);
+        CollectorTest::TearDown();
+    }
+    bool armed() {
+        auto policy = model->event_interrupt_policy();
+        return policy.mode(emu::EventLog::Informational) == emu::EventInterruptPolicy::kMsi &&
+               policy.mode(emu::EventLog::Fatal) == emu::EventInterruptPolicy::kMsi;
+    }
+    static Status wait(const std::function<void(std::function<void(Status)>)>& call) {
+        std::promise<Status> p;
+        call([&](Status s) { p.set_value(std::move(s)); });
+        return p.get_future().get();
+    }
+    static void stop(EventCollector& c) {
+        std::promise<void> p;
+        c.stop([&] { p.set_value(); });
+        ASSERT_EQ(p.get_future().wait_for(20s), std::future_status::ready);
+    }
+    void close_device() {
+        std::promise<void> drained;
+        device->close([&] { drained.set_value(); });
+        drained.get_future().wait();
+    }
+    // Lines logged at warning or error level in `captured`.
+    static std::string complaints(const std::string& captured) {
+        std::string out;
+        std::istringstream in(captured);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find(" warning: ") != std::string::npos ||
+                line.find(" error: ") != std::string::npos) {
+                out += line + "\n";
+            }
+        }
+        return out;
+    }
+    log::Level saved_level_ = log::Level::Info;
+};
+
+TEST_F(StopTest, StopDisarmsAnArmedDeviceAndLaterSubscriptionsDoNotArmIt) {
+    open(emu::default_device_description("emu0"));
+    run_journal_thread();
+    Seen seen;
+    auto c = collector(seen);
+    c->start();
+    ASSERT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
+    ASSERT_TRUE(armed());
+    ::testing::internal::CaptureStderr();
+    stop(*c);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(armed());
+    EXPECT_EQ(model->event_interrupt_policy(), emu::EventInterruptPolicy{});
+    EXPECT_NE(log.find("emu0: collection stopped, event sources disarmed"), std::string::npos)
+        << log;
+    EXPECT_EQ(complaints(log), "");
+    // The service ends its subscriptions after the stop: counted, answered, no command.
+    const auto submitted = device->channel_report().front().counters.submitted;
+    EXPECT_TRUE(wait([&](auto done) { c->unsubscribe(done); }).ok());
+    EXPECT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
+    EXPECT_FALSE(armed());
+    EXPECT_EQ(device->channel_report().front().counters.submitted, submitted);
+    stop(*c);  // idempotent
+}
+
+TEST_F(StopTest, StopWaitsForAnArmInFlightThenDisarms) {
+    open(emu::default_device_description("emu0"));
+    run_journal_thread();
+    Seen seen;
+    auto c = collector(seen);
+    c->start();
+    // Posted to the strand before the stop: the arm is in flight when the stop runs, and a stop
+    // that did not wait for it would see "not armed" and leave the device armed.
+    std::promise<Status> subscribed;
+    c->subscribe([&](Status s) { subscribed.set_value(std::move(s)); });
+    stop(*c);
+    EXPECT_TRUE(subscribed.get_future().get().ok());
+    EXPECT_FALSE(armed());
+}
+
+TEST_F(StopTest, ChannelClosedFirstIsSkippedWithAnInfoLine) {
+    open(emu::default_device_description("emu0"));
+    run_journal_thread();
+    Seen seen;
+    auto c = collector(seen);
+    c->start();
+    ASSERT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
+    ASSERT_TRUE(armed());
+    close_device();
+    ::testing::internal::CaptureStderr();
+    // The last subscriber leaves after the channel closed (a stop without stop_all first).
+    EXPECT_TRUE(wait([&](auto done) { c->unsubscribe(done); }).ok());
+    stop(*c);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(
+        log.find("emu0: last subscriber gone: event sources not disarmed: emu0 is being removed"),
+        std::string::npos)
+        << log;
+    EXPECT_EQ(complaints(log), "");
+    EXPECT_TRUE(armed()) << "the channel was closed: nothing reached the device";
+}
+
+TEST_F(StopTest, HubStopsEveryCollectorAndDisarmsBeforeTheDevicesClose) {
+    open(emu::default_device_description("emu0"));
+    std::filesystem::create_directories(dir / "hub");
+    auto hub = EventHub::open((dir / "hub").string(),
+                              {.journal = {}, .collector = {.slow_poll = 20ms, .fast_poll = 2ms}});
+    ASSERT_TRUE(hub.ok()) << hub.error().describe();
+    auto c = (*hub)->collector(device);
+    Seen seen;
+    c->set_listener(seen.listener());
+    c->start();
+    ASSERT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
+    ASSERT_TRUE(armed());
+    {
+        // A collector that is gone already (its device was removed) is not waited for.
+        auto gone = (*hub)->collector(device);
+    }
+    std::promise<void> stopped;
+    (*hub)->stop_all([&] { stopped.set_value(); });
+    ASSERT_EQ(stopped.get_future().wait_for(20s), std::future_status::ready);
+    EXPECT_FALSE(armed());
+    // The daemon closes the devices next; nothing of the collector's is left to be refused.
+    const auto rejected = device->channel_report().front().counters.rejected;
+    close_device();
+    EXPECT_EQ(device->channel_report().front().counters.rejected, rejected);
+    c.reset();
+    std::promise<void> none;
+    (*hub)->stop_all([&] { none.set_value(); });
+    EXPECT_EQ(none.get_future().wait_for(5s), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace cxlmgr::daemon
