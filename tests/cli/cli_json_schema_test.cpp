@@ -8,9 +8,12 @@
 #include "tests/cli/cli_fixture.hpp"
 #include "tests/cli/ctl_process.hpp"
 #include "tests/integration/expected.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace cxlmgr::testing {
 namespace {
+
+using cxlmgr::testing::eventually;
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -26,17 +29,6 @@ protected:
         for (int i = 0; i < count; ++i) {
             emulator.InjectEvent(log, kind, {});
         }
-    }
-    // Repeats `f` until it returns true (up to `timeout`).
-    static bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 20s) {
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        while (!f()) {
-            if (std::chrono::steady_clock::now() > until) {
-                return false;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return true;
     }
 };
 

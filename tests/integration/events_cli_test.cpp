@@ -16,6 +16,7 @@
 #include "tests/cli/ctl_process.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
+#include "tests/support/eventually.hpp"
 
 #ifndef CXLMGRCTL_PATH
 #error "CXLMGRCTL_PATH (the cxlmgrctl binary) must be defined by the build"
@@ -23,6 +24,8 @@
 
 namespace cxlmgr::testing {
 namespace {
+
+using cxlmgr::testing::eventually;
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -60,16 +63,6 @@ protected:
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         return r.exit_code == 0 ? json::parse(r.out)["events"].get<std::vector<json>>()
                                 : std::vector<json>{};
-    }
-    static bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 20s) {
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        while (!f()) {
-            if (std::chrono::steady_clock::now() > until) {
-                return false;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return true;
     }
     // The subscription objects on the bus now.
     std::vector<std::string> subscriptions() const {

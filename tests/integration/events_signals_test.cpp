@@ -16,9 +16,12 @@
 #include "dbus/generated/Subscription_proxy.h"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace cxlmgr::testing {
 namespace {
+
+using cxlmgr::testing::eventually;
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -94,16 +97,6 @@ protected:
         }
         const auto& out = j["data"][1];
         return (out[0].get<int>() & 1) == 0 && out[0x14] == 0 && out[0x15] == 0;
-    }
-    bool eventually(const std::function<bool()>& f, std::chrono::seconds timeout = 10s) {
-        auto until = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < until) {
-            if (f()) {
-                return true;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return f();
     }
     static std::vector<Received> replay(EventsWatcher& events, uint64_t since, uint32_t max) {
         std::vector<Received> out;

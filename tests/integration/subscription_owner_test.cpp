@@ -22,10 +22,13 @@
 #include "dbus/bus_loop.hpp"
 #include "dbus/pending_calls.hpp"
 #include "dbus/subscriptions.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/private_bus.hpp"
 
 namespace cxlmgr::dbus {
 namespace {
+
+using cxlmgr::testing::eventually;
 
 using namespace std::chrono_literals;
 
@@ -153,17 +156,6 @@ protected:
 
     size_t registered() {
         return on_io([this] { return registry_->size(); });
-    }
-
-    bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 10s) {
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        while (!f()) {
-            if (std::chrono::steady_clock::now() > until) {
-                return false;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return true;
     }
 
     testing::PrivateBus bus_;
