@@ -264,20 +264,9 @@ protected:
                                "--nopidfile", "--print-address=3"}),
                    dir_.path() / "dbus-daemon.log", p[1]);
         close(p[1]);
-        std::string line;
-        pollfd pfd{p[0], POLLIN, 0};
-        while (line.find('\n') == std::string::npos && poll(&pfd, 1, 10000) > 0) {
-            std::array<char, 256> buf{};
-            ssize_t r = read(p[0], buf.data(), buf.size());
-            if (r <= 0) {
-                break;
-            }
-            line.append(buf.data(), static_cast<size_t>(r));
-        }
-        close(p[0]);
-        ASSERT_NE(line.find('\n'), std::string::npos)
+        address_ = read_line(p[0], 10s);
+        ASSERT_FALSE(address_.empty())
             << "dbus-daemon did not start: " << read_file(dir_.path() / "dbus-daemon.log");
-        address_ = line.substr(0, line.find('\n'));
         // Others connect too: the umask may have taken their write permission on the socket.
         ASSERT_EQ(chmod((dir_.path() / "system_bus_socket").c_str(), 0777), 0);
     }

@@ -4,6 +4,7 @@
 // the device work takes microseconds): they catch serialization behind a 2 s stall, not speed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <iostream>
@@ -136,6 +137,7 @@ Overlap measure_overlap(const std::function<std::unique_ptr<sdbus::IConnection>(
 TEST_F(ConcurrencyTest, StuckDoorbellDoesNotDelayAnotherDevice) {
     start_daemon(DaemonOptions::emulated(2));
     auto conn = connect();
+    wait_for_startup_commands("emu0");
     EmulatorProxy(*conn, device_path("emu0")).InjectFault("mailbox-timeout", {});
     Overlap r =
         measure_overlap([this] { return connect(); }, device_path("emu0"), device_path("emu1"));
@@ -163,6 +165,7 @@ TEST_F(ConcurrencyTest, SigtermWithACommandInFlightExitsZeroQuickly) {
     // Declared before the connection: the reply callback may run until the connection goes.
     std::promise<std::string> reply;
     auto conn = connect();
+    wait_for_startup_commands("emu0");
     EmulatorProxy(*conn, device_path("emu0")).InjectFault("mailbox-timeout", {});
     auto proxy = sdbus::createProxy(*conn, kService, device_path("emu0"));
     proxy->finishRegistration();

@@ -1,6 +1,8 @@
 #include "tests/integration/daemon_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <signal.h>
+#include <algorithm>
 
 #include <iostream>
 
@@ -110,6 +112,16 @@ nlohmann::json DaemonTest::busctl_json(const std::vector<std::string>& args) con
 
 std::unique_ptr<sdbus::IConnection> DaemonTest::connect() const {
     return sdbus::createSessionBusConnectionWithAddress(address());
+}
+
+void DaemonTest::wait_for_startup_commands(const std::string& id) const {
+    auto conn = connect();
+    DeviceProxy device(*conn, device_path(id));
+    const bool set = eventually([&] {
+        auto [rc, out] = device.Command(0x0300, {});  // Get Timestamp: 0 until set
+        return rc == 0 && std::any_of(out.begin(), out.end(), [](uint8_t b) { return b != 0; });
+    });
+    ASSERT_TRUE(set) << "the daemon never set " << id << "'s clock";
 }
 
 }  // namespace cxlmgr::testing

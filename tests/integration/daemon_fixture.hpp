@@ -60,6 +60,11 @@ protected:
     // A new client connection to the test's bus.
     [[nodiscard]] std::unique_ptr<sdbus::IConnection> connect() const;
 
+    // Waits until the event collector of device `id` has set the device clock, its one
+    // start-up mailbox command sent in the background. A test that then sticks the mailbox
+    // (mailbox-timeout, mailbox-busy) knows its own call is the one that meets the fault.
+    void wait_for_startup_commands(const std::string& id) const;
+
 private:
     std::unique_ptr<TempDir> dir_;
     std::unique_ptr<TestBus> bus_;

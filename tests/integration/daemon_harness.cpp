@@ -166,6 +166,27 @@ std::string read_file(const std::filesystem::path& path) {
     return s.str();
 }
 
+std::string read_line(int fd, std::chrono::milliseconds timeout) {
+    std::string line;
+    pollfd pfd{fd, POLLIN, 0};
+    const auto deadline = Clock::now() + timeout;
+    while (line.find('\n') == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0 || poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+            break;
+        }
+        std::array<char, 256> buf{};
+        ssize_t r = read(fd, buf.data(), buf.size());
+        if (r <= 0) {
+            break;
+        }
+        line.append(buf.data(), static_cast<size_t>(r));
+    }
+    close(fd);
+    auto nl = line.find('\n');
+    return nl == std::string::npos ? std::string() : line.substr(0, nl);
+}
+
 TempDir::TempDir(const std::string& prefix) {
     std::string templ = "/tmp/" + prefix + "-XXXXXX";
     if (mkdtemp(templ.data()) == nullptr) {
@@ -292,25 +313,7 @@ TestBus::TestBus(const std::filesystem::path& dir) {
         throw;
     }
     close(p[1]);
-    std::string line;
-    pollfd pfd{p[0], POLLIN, 0};
-    const auto deadline = Clock::now() + 10s;
-    while (line.find('\n') == std::string::npos) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0 || poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-            break;
-        }
-        std::array<char, 256> buf{};
-        ssize_t r = read(p[0], buf.data(), buf.size());
-        if (r <= 0) {
-            break;
-        }
-        line.append(buf.data(), static_cast<size_t>(r));
-    }
-    close(p[0]);
-    if (auto nl = line.find('\n'); nl != std::string::npos) {
-        address_ = line.substr(0, nl);
-    }
+    address_ = read_line(p[0], 10s);
     if (address_.empty()) {
         throw std::runtime_error("dbus-daemon did not report its address: " +
                                  read_file(dir / "dbus-daemon.log"));

@@ -153,4 +153,9 @@ bool name_has_owner(const std::string& bus_address, const std::string& name);
 
 std::string read_file(const std::filesystem::path& path);
 
+// The first line a child writes to `fd` (without its newline), waiting at most `timeout`; empty
+// when none came. Closes `fd`. How a test learns the address dbus-daemon --print-address=FD
+// writes once it listens.
+std::string read_line(int fd, std::chrono::milliseconds timeout);
+
 }  // namespace cxlmgr::testing

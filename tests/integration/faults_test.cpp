@@ -49,6 +49,7 @@ TEST_P(FaultTest, FaultIsAnErrorForItsDeviceOnly) {
     CdatProxy cdat(*conn, device_path("emu0"));
     // Read once first so the table is cached and the device known good before the fault.
     ASSERT_FALSE(cdat.ReadRaw().empty());
+    wait_for_startup_commands("emu0");
 
     emulator.InjectFault(c.fault, {});
     std::string message;
