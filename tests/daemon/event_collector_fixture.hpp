@@ -95,6 +95,14 @@ struct CollectorTest : ::testing::Test {
         collectors.push_back(c);
         return c;
     }
+    // The common start: a default emu0, the journal thread, and a started collector.
+    std::shared_ptr<EventCollector> start_default_collector(Seen& seen) {
+        open(emu::default_device_description("emu0"));
+        run_journal_thread();
+        auto c = collector(seen);
+        c->start();
+        return c;
+    }
     void inject(emu::EventLog log, uint64_t dpa) {
         auto s = model->inject_event(log, emu::EventKind::GeneralMedia, {{"dpa", dpa}});
         ASSERT_TRUE(s.ok()) << s.error().describe();

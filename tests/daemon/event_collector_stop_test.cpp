@@ -61,11 +61,8 @@ struct StopTest : CollectorTest {
 };
 
 TEST_F(StopTest, StopDisarmsAnArmedDeviceAndLaterSubscriptionsDoNotArmIt) {
-    open(emu::default_device_description("emu0"));
-    run_journal_thread();
     Seen seen;
-    auto c = collector(seen);
-    c->start();
+    auto c = start_default_collector(seen);
     ASSERT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
     ASSERT_TRUE(armed());
     ::testing::internal::CaptureStderr();
@@ -86,11 +83,8 @@ TEST_F(StopTest, StopDisarmsAnArmedDeviceAndLaterSubscriptionsDoNotArmIt) {
 }
 
 TEST_F(StopTest, StopWaitsForAnArmInFlightThenDisarms) {
-    open(emu::default_device_description("emu0"));
-    run_journal_thread();
     Seen seen;
-    auto c = collector(seen);
-    c->start();
+    auto c = start_default_collector(seen);
     // Posted to the strand before the stop: the arm is in flight when the stop runs, and a stop
     // that did not wait for it would see "not armed" and leave the device armed.
     std::promise<Status> subscribed;
@@ -101,11 +95,8 @@ TEST_F(StopTest, StopWaitsForAnArmInFlightThenDisarms) {
 }
 
 TEST_F(StopTest, ChannelClosedFirstIsSkippedWithAnInfoLine) {
-    open(emu::default_device_description("emu0"));
-    run_journal_thread();
     Seen seen;
-    auto c = collector(seen);
-    c->start();
+    auto c = start_default_collector(seen);
     ASSERT_TRUE(wait([&](auto done) { c->subscribe(done); }).ok());
     ASSERT_TRUE(armed());
     close_device();

@@ -134,11 +134,8 @@ TEST_F(CollectorTest, FullLogYieldsAnOverflowEvent) {
 }
 
 TEST_F(CollectorTest, SubscriptionsAreCountedAndArmTheDevice) {
-    open(emu::default_device_description("emu0"));
-    run_journal_thread();
     Seen seen;
-    auto c = collector(seen);
-    c->start();
+    auto c = start_default_collector(seen);
     auto call = [&](bool sub) {
         std::promise<Status> p;
         auto done = [&](Status s) { p.set_value(std::move(s)); };

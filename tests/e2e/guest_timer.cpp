@@ -22,26 +22,13 @@
 #include <string>
 #include <vector>
 
-#include "dbus/generated/Cdat_proxy.h"
-#include "dbus/generated/Device_proxy.h"
-#include "dbus/generated/Manager_proxy.h"
+#include "tests/integration/proxies.hpp"
 
 namespace {
 
-template <typename... Interfaces>
-class Proxy final : public sdbus::ProxyInterfaces<Interfaces...> {
-public:
-    Proxy(sdbus::IConnection& connection, std::string path)
-        : sdbus::ProxyInterfaces<Interfaces...>(connection, "org.cxlmgr1", std::move(path)) {
-        this->registerProxy();
-    }
-    Proxy(const Proxy&) = delete;
-    Proxy& operator=(const Proxy&) = delete;
-    ~Proxy() { this->unregisterProxy(); }
-};
-
-using ManagerProxy = Proxy<org::cxlmgr1::Manager_proxy>;
-using DeviceProxy = Proxy<org::cxlmgr1::Device_proxy, org::cxlmgr1::Cdat_proxy>;
+using cxlmgr::testing::ManagerProxy;
+// One object, two interfaces: Identify and the CDAT calls go through one proxy.
+using DeviceProxy = cxlmgr::testing::Proxy<org::cxlmgr1::Device_proxy, org::cxlmgr1::Cdat_proxy>;
 
 int usage() {
     std::cerr << "usage: cxlmgr_e2e_timer ADDRESS COUNT DEVICE_PATH "
