@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <vector>
+#include "common/hex.hpp"
 
 namespace cxlmgr::cxl {
 
@@ -43,9 +44,6 @@ inline void store_le(std::span<uint8_t> bytes, size_t offset, uint64_t value, un
         bytes[offset + i] = static_cast<uint8_t>(value >> (8 * i));
     }
 }
-
-// "0x4000" style, zero-padded to `digits` hex digits when given.
-std::string hex(uint64_t value, int digits = 0);
 
 // A fixed-size ASCII field from the device (firmware revisions): up to the first NUL, trailing
 // blanks trimmed, and anything outside printable ASCII shown as '?', because these strings go

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "cxl/emu/device_description.hpp"
+#include "emu/device_description.hpp"
 
 namespace cxlmgr::daemon {
 

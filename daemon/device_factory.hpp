@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "common/result.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "daemon/config.hpp"
 #include "pci/enumerate.hpp"
 #include "pci/pci_device.hpp"

@@ -1,4 +1,5 @@
 #include "daemon/firmware_image_source.hpp"
+#include "common/errno_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,10 +18,6 @@ constexpr uint64_t kAlignment = 128;  // Transfer FW moves whole 128-byte units
 // How often a pipe read looks at its cancel token and its stall deadline.
 constexpr std::chrono::milliseconds kPipePoll{100};
 
-std::string errno_text(int e) {
-    return std::strerror(e);
-}
-
 }  // namespace
 
 // One pipe read in progress; the descriptor lives here so the poll timer and the read can both
@@ -37,7 +34,7 @@ struct ImageSource::PipeRead {
     std::chrono::steady_clock::time_point last_data;
 };
 
-Result<std::shared_ptr<ImageSource>> ImageSource::from_fd(pci::UniqueFd fd,
+Result<std::shared_ptr<ImageSource>> ImageSource::from_fd(UniqueFd fd,
                                                           boost::asio::any_io_executor executor,
                                                           ImageLimits limits) {
     struct stat st {};
@@ -71,7 +68,7 @@ Result<std::shared_ptr<ImageSource>> ImageSource::from_fd(pci::UniqueFd fd,
     return source;
 }
 
-ImageSource::ImageSource(Private, pci::UniqueFd fd, boost::asio::any_io_executor executor,
+ImageSource::ImageSource(Private, UniqueFd fd, boost::asio::any_io_executor executor,
                          ImageLimits limits, std::optional<uint64_t> size)
     : fd_(std::move(fd)), executor_(std::move(executor)), limits_(limits), size_(size) {
     if (!size_) {
@@ -240,13 +237,13 @@ void ImageSource::read_pipe(size_t n, CancelToken cancel, ReadCallback done) {
     });
 }
 
-Result<pci::UniqueFd> open_image_path(const std::string& path) {
+Result<UniqueFd> open_image_path(const std::string& path) {
     if (path.empty() || path.front() != '/') {
         return Error(Errc::InvalidArgument, "the image path '" + path +
                                                 "' is not absolute (the daemon has no working "
                                                 "directory of yours)");
     }
-    pci::UniqueFd fd(
+    UniqueFd fd(
         ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) {
         int e = errno;

@@ -19,7 +19,7 @@
 
 #include "common/cancel.hpp"
 #include "common/result.hpp"
-#include "pci/os_handles.hpp"
+#include "common/unique_fd.hpp"
 
 namespace cxlmgr::daemon {
 
@@ -40,11 +40,11 @@ public:
     // Takes the descriptor. Refuses what is neither a regular file nor a pipe/socket, an empty
     // file, one larger than the limit, or one whose size is not a multiple of 128 bytes
     // (Transfer FW moves whole 128-byte units).
-    static Result<std::shared_ptr<ImageSource>> from_fd(pci::UniqueFd fd,
+    static Result<std::shared_ptr<ImageSource>> from_fd(UniqueFd fd,
                                                         boost::asio::any_io_executor executor,
                                                         ImageLimits limits);
 
-    ImageSource(Private, pci::UniqueFd fd, boost::asio::any_io_executor executor,
+    ImageSource(Private, UniqueFd fd, boost::asio::any_io_executor executor,
                 ImageLimits limits, std::optional<uint64_t> size);
     ~ImageSource();
 
@@ -63,7 +63,7 @@ private:
     void read_pipe(size_t n, CancelToken cancel, ReadCallback done);
     Status check_total(uint64_t total, bool at_end) const;
 
-    pci::UniqueFd fd_;
+    UniqueFd fd_;
     boost::asio::any_io_executor executor_;
     ImageLimits limits_;
     std::optional<uint64_t> size_;
@@ -75,6 +75,6 @@ private:
 // the path cannot block the open), then required to be a regular file. Errors name the path:
 // NotFound (missing), InvalidArgument (relative path, symbolic link, directory, device, FIFO),
 // PermissionDenied (unreadable), IoError (anything else).
-Result<pci::UniqueFd> open_image_path(const std::string& path);
+Result<UniqueFd> open_image_path(const std::string& path);
 
 }  // namespace cxlmgr::daemon

@@ -7,7 +7,8 @@
 #include <fstream>
 
 #include "common/log.hpp"
-#include "pci/os_handles.hpp"
+#include "common/unique_fd.hpp"
+#include "common/errno_text.hpp"
 
 namespace cxlmgr::daemon {
 
@@ -40,17 +41,17 @@ void FirmwareUpdates::write_marker(const std::string& device, uint8_t slot) cons
         return;
     }
     auto path = marker_path(device);
-    pci::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) {
         // Without the marker only crash recovery is lost; the update itself can go on.
-        log::warning(device, ": cannot write ", path.string(), ": ", std::strerror(errno));
+        log::warning(device, ": cannot write ", path.string(), ": ", errno_text(errno));
         return;
     }
     std::string text = "device " + device + "\nslot " + std::to_string(slot) + "\npid " +
                        std::to_string(::getpid()) + "\n";
     if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
         ::fsync(fd.get()) != 0) {
-        log::warning(device, ": cannot write ", path.string(), ": ", std::strerror(errno));
+        log::warning(device, ": cannot write ", path.string(), ": ", errno_text(errno));
     }
 }
 

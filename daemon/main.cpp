@@ -31,6 +31,7 @@
 #include "daemon/probe.hpp"
 #include "dbus/service.hpp"
 #include "pci/config_dump.hpp"
+#include "common/errno_text.hpp"
 
 namespace {
 
@@ -111,7 +112,7 @@ Status prepare_state_dir(const std::string& dir) {
     // The journal and transfer markers are the daemon's alone.
     if (::chmod(dir.c_str(), 0700) != 0) {
         return Error(Errc::IoError, "cannot restrict the state directory " + dir +
-                                        " to its owner: " + std::strerror(errno));
+                                        " to its owner: " + errno_text(errno));
     }
     return ok_status();
 }
@@ -132,7 +133,7 @@ public:
         // 0: keep the variables; unsetenv would race with getenv on the threads already running.
         int enabled = sd_watchdog_enabled(0, &usec);
         if (enabled < 0) {
-            log::warning("ignoring the systemd watchdog settings: ", std::strerror(-enabled));
+            log::warning("ignoring the systemd watchdog settings: ", errno_text(-enabled));
             return;
         }
         if (enabled == 0) {

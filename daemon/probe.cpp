@@ -5,15 +5,10 @@
 
 #include "pci/capabilities.hpp"
 #include "pci/registers.hpp"
+#include "common/hex.hpp"
 
 namespace cxlmgr::daemon {
 namespace {
-
-std::string hex(uint64_t v, int width = 0) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%0*llx", width, static_cast<unsigned long long>(v));
-    return buf;
-}
 
 const char* capability_name(uint8_t id) {
     switch (id) {
@@ -103,7 +98,7 @@ Status print_register_locator(pci::ConfigSpace& cs, const pci::Dvsec& d, std::os
         CXLMGR_ASSIGN(uint32_t hi, cs.read32(e + 4));
         unsigned block = (lo >> 8) & 0xFF;
         uint64_t offset = (uint64_t{hi} << 32) | (lo & 0xFFFF0000u);
-        out << "      block: BAR" << (lo & 7) << " + 0x" << hex(offset) << ": "
+        out << "      block: BAR" << (lo & 7) << " + 0x" << hex_digits(offset) << ": "
             << register_block_name(block) << "\n";
     }
     return ok_status();
@@ -115,22 +110,22 @@ Status print_probe_report(pci::PciDevice& device, std::ostream& out) {
     pci::ConfigSpace& cs = device.config();
     const auto& id = cs.identity();
     out << device.name() << " (" << device.backend() << ")\n";
-    out << "  id " << hex(id.vendor_id, 4) << ":" << hex(id.device_id, 4) << "  class "
-        << hex(id.class_code, 6) << "  config space " << cs.size() << " bytes\n";
+    out << "  id " << hex_digits(id.vendor_id, 4) << ":" << hex_digits(id.device_id, 4) << "  class "
+        << hex_digits(id.class_code, 6) << "  config space " << cs.size() << " bytes\n";
 
     CXLMGR_ASSIGN(auto caps, pci::list_capabilities(cs));
     for (const auto& c : caps) {
-        out << "  capability [" << hex(c.offset, 2) << "] " << capability_name(c.id) << "\n";
+        out << "  capability [" << hex_digits(c.offset, 2) << "] " << capability_name(c.id) << "\n";
     }
     CXLMGR_ASSIGN(auto ext, pci::list_ext_capabilities(cs));
     CXLMGR_ASSIGN(auto dvsecs, pci::list_dvsecs(cs));
     for (const auto& c : ext) {
-        out << "  extended capability [" << hex(c.offset, 3) << " v" << int{c.version} << "] "
+        out << "  extended capability [" << hex_digits(c.offset, 3) << " v" << int{c.version} << "] "
             << ext_capability_name(c.id);
         if (c.id == pci::kExtCapIdSerialNumber) {
             CXLMGR_ASSIGN(uint32_t lo, cs.read32(c.offset + 4));
             CXLMGR_ASSIGN(uint32_t hi, cs.read32(c.offset + 8));
-            out << " " << hex((uint64_t{hi} << 32) | lo, 16);
+            out << " " << hex_digits((uint64_t{hi} << 32) | lo, 16);
         }
         out << "\n";
         for (const auto& d : dvsecs) {
@@ -138,7 +133,7 @@ Status print_probe_report(pci::PciDevice& device, std::ostream& out) {
                 continue;
             }
             bool cxl = d.vendor == pci::kCxlVendorId;
-            out << "    vendor " << hex(d.vendor, 4) << " id " << d.id << " rev " << int{d.revision}
+            out << "    vendor " << hex_digits(d.vendor, 4) << " id " << d.id << " rev " << int{d.revision}
                 << " length " << d.length << (cxl ? std::string(": ") + cxl_dvsec_name(d.id) : "")
                 << "\n";
             if (cxl && d.id == pci::kCxlDvsecRegisterLocator) {

@@ -3,8 +3,8 @@
 #include <limits>
 
 #include "common/log.hpp"
-#include "cxl/emu/event_records.hpp"
-#include "cxl/emu/faults.hpp"
+#include "emu/event_records.hpp"
+#include "emu/faults.hpp"
 #include "dbus/json_variant.hpp"
 
 namespace cxlmgr::dbus {

@@ -6,7 +6,7 @@
 #include <dbus/generated/Emulator_adaptor.h>
 #include <memory>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "dbus/service_context.hpp"
 
 namespace cxlmgr::dbus {

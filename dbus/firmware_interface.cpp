@@ -67,7 +67,7 @@ Result<daemon::FirmwareJobSpec> FirmwareInterface::check_start(uint8_t slot, con
     return spec;
 }
 
-Result<std::string> FirmwareInterface::start(pci::UniqueFd image, daemon::FirmwareJobSpec spec) {
+Result<std::string> FirmwareInterface::start(UniqueFd image, daemon::FirmwareJobSpec spec) {
     CXLMGR_ASSIGN(auto source, daemon::ImageSource::from_fd(std::move(image),
                                                             context_.device->mailbox_executor(),
                                                             context_.service.image_limits));
@@ -129,7 +129,7 @@ void FirmwareInterface::StartUpdateFd(sdbus::Result<sdbus::ObjectPath>&& result,
         result.returnError(to_dbus_error(spec.error(), context_.name));
         return;
     }
-    auto job = start(pci::UniqueFd(image.release()), *spec);
+    auto job = start(UniqueFd(image.release()), *spec);
     if (!job.ok()) {
         result.returnError(to_dbus_error(job.error(), context_.name));
         return;

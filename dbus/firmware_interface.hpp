@@ -11,6 +11,7 @@
 
 #include "daemon/firmware_job.hpp"
 #include "dbus/service_context.hpp"
+#include "common/unique_fd.hpp"
 
 namespace cxlmgr::dbus {
 
@@ -42,7 +43,7 @@ private:
     // The checks common to both variants; then the job from `image`.
     Result<daemon::FirmwareJobSpec> check_start(uint8_t slot, const Dict& options,
                                                 std::string_view method);
-    Result<std::string> start(pci::UniqueFd image, daemon::FirmwareJobSpec spec);
+    Result<std::string> start(UniqueFd image, daemon::FirmwareJobSpec spec);
     void set_current_job(std::string path);
     [[nodiscard]] cxl::FwInfo info() const { return shown_.value_or(cxl::FwInfo{}); }
 

@@ -5,15 +5,10 @@
 #include <string>
 
 #include "pci/registers.hpp"
+#include "common/hex.hpp"
 
 namespace cxlmgr::pci {
 namespace {
-
-std::string hex(uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%x", v);
-    return buf;
-}
 
 Error malformed(const std::string& what) {
     return Error(Errc::DeviceError, what);

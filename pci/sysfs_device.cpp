@@ -12,6 +12,7 @@
 
 #include "common/log.hpp"
 #include "pci/registers.hpp"
+#include "common/hex.hpp"
 
 namespace cxlmgr::pci {
 namespace fs = std::filesystem;
@@ -24,12 +25,6 @@ constexpr unsigned long long kIoResourceIo = 0x100;
 // Without CAP_SYS_ADMIN the kernel serves only this much of a sysfs config file (more for CardBus
 // bridges, which no CXL device is) and silently shortens reads beyond it.
 constexpr uint32_t kUnprivilegedConfigBytes = 64;
-
-std::string hex(unsigned long long v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", v);
-    return buf;
-}
 
 bool is_hex(std::string_view s) {
     for (char c : s) {

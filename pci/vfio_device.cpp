@@ -14,17 +14,12 @@
 #include "pci/chain_overlay.hpp"
 #include "pci/registers.hpp"
 #include "pci/sysfs_device.hpp"
+#include "common/hex.hpp"
 
 namespace cxlmgr::pci {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string hex(unsigned long long v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", v);
-    return buf;
-}
 
 template <typename Arg>
 int retry_ioctl(int fd, unsigned long request, Arg arg) {

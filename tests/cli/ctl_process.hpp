@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/integration/daemon_harness.hpp"
+#include "harness/daemon_harness.hpp"
 
 namespace cxlmgr::testing {
 

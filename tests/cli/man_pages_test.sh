@@ -192,12 +192,12 @@ config)
   grep -oE '\b(key|fkey|ekey) [!=]= "[a-z_]+"' "$source_dir/daemon/config.cpp" |
     grep -oE '"[a-z_]+"' | tr -d '"' | sort -u >"$work/keys"
   n_daemon=$(wc -l <"$work/keys")
-  sed -n '/kKnown = {/,/};/p' "$source_dir/cxl/emu/device_description.cpp" |
+  sed -n '/kKnown = {/,/};/p' "$source_dir/emu/device_description.cpp" |
     grep -oE '"[a-z_]+"' | tr -d '"' | sort -u >"$work/emu-keys"
   n_emu=$(wc -l <"$work/emu-keys")
   if ((n_daemon < 8 || n_emu < 15)); then
     echo "FAIL: found only $n_daemon keys in daemon/config.cpp and $n_emu in" \
-      "cxl/emu/device_description.cpp: has the parsing code changed shape?"
+      "emu/device_description.cpp: has the parsing code changed shape?"
     exit 1
   fi
   while read -r key; do

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cxl/commands/firmware.hpp"
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 #include "cxl/opcodes.hpp"
 #include "tests/cxl/emu_rig.hpp"
 

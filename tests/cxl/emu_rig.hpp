@@ -1,4 +1,4 @@
-// The host mailbox opened on the emulated Type-3 device (cxl/emu) through pci::EmulatedDevice:
+// The host mailbox opened on the emulated Type-3 device (emu/) through pci::EmulatedDevice:
 // the same code path as real hardware, against an independently written device model.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "cxl/commands/firmware.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
 #include "pci/emulated_device.hpp"
 

@@ -15,7 +15,7 @@
 #include <future>
 #include <thread>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "daemon/event_collector.hpp"
 
 namespace cxlmgr::daemon::collector_test {

@@ -12,8 +12,8 @@
 #include <future>
 #include <thread>
 
-#include "cxl/emu/firmware_image.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/firmware_image.hpp"
+#include "emu/type3_device.hpp"
 #include "daemon/config.hpp"
 #include "daemon/firmware_updates.hpp"
 
@@ -212,7 +212,7 @@ TEST_F(FirmwareJobTest, ImageFromAPipe) {
         }
         ::close(fds[1]);
     });
-    auto src = ImageSource::from_fd(pci::UniqueFd(fds[0]), device->mailbox_executor(), {});
+    auto src = ImageSource::from_fd(UniqueFd(fds[0]), device->mailbox_executor(), {});
     ASSERT_TRUE(src.ok());
     EXPECT_FALSE((*src)->size());
     auto s = run(*src, {});
@@ -230,7 +230,7 @@ TEST_F(FirmwareJobTest, StalledPipeFailsAndAbortsTheTransfer) {
     ASSERT_EQ(::write(fds[1], image.data(), 8192), 8192);
     ImageLimits limits;
     limits.read_timeout = 300ms;
-    auto src = ImageSource::from_fd(pci::UniqueFd(fds[0]), device->mailbox_executor(), limits);
+    auto src = ImageSource::from_fd(UniqueFd(fds[0]), device->mailbox_executor(), limits);
     ASSERT_TRUE(src.ok());
     auto s = run(*src, {});
     ::close(fds[1]);

@@ -4,7 +4,7 @@
 
 #include <future>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 
 namespace cxlmgr::daemon {
 namespace {

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "cxl/emu/device_description.hpp"
+#include "emu/device_description.hpp"
 #include "daemon/device_factory.hpp"
 #include "dbus/object_paths.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <numeric>
 
-#include "cxl/emu/device_description.hpp"
-#include "cxl/emu/faults.hpp"
+#include "emu/device_description.hpp"
+#include "emu/faults.hpp"
 #include "tests/dbus/service_fixture.hpp"
 
 namespace cxlmgr::dbus::test {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "doe/cdat_reader.hpp"
 #include "doe/discovery.hpp"
 #include "doe/doe_mailbox.hpp"

@@ -2,8 +2,8 @@
 // registers, dword by dword, with a clock the test moves by hand.
 #include <gtest/gtest.h>
 
-#include "cxl/emu/doe_responder.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/doe_responder.hpp"
+#include "emu/type3_device.hpp"
 
 namespace cxlmgr::emu {
 namespace {

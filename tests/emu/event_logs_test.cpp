@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "cxl/emu/event_logs.hpp"
+#include "emu/event_logs.hpp"
 #include "mailbox_host.hpp"
 
 namespace cxlmgr::emu::testing {

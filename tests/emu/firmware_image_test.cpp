@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 
 namespace cxlmgr::emu {
 namespace {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/config_dump.hpp"
 
 namespace cxlmgr::emu {

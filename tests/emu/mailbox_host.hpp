@@ -14,8 +14,8 @@
 #include <span>
 #include <vector>
 
-#include "cxl/emu/firmware_image.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/firmware_image.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/capabilities.hpp"
 #include "pci/registers.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <map>
 
-#include "cxl/emu/type3_device.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/capabilities.hpp"
 #include "pci/registers.hpp"
 

@@ -19,7 +19,7 @@
 #include <system_error>
 #include <vector>
 
-#include "tests/integration/daemon_harness.hpp"
+#include "harness/daemon_harness.hpp"
 
 #ifndef CXLMGRD_PATH
 #error "CXLMGRD_PATH (the cxlmgrd binary) must be defined by the build"

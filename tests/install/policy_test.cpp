@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/daemon_harness.hpp"
+#include "harness/daemon_harness.hpp"
 
 #ifndef CXLMGRD_PATH
 #error "CXLMGRD_PATH must be defined by the build"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/daemon_harness.hpp"
+#include "harness/daemon_harness.hpp"
 #include "tests/integration/proxies.hpp"
 
 namespace cxlmgr::testing {

@@ -4,8 +4,8 @@
 #include <optional>
 #include <stdexcept>
 
-#include "cxl/emu/cdat_builder.hpp"
-#include "cxl/emu/type3_device.hpp"
+#include "emu/cdat_builder.hpp"
+#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
 #include "pci/emulated_device.hpp"
 

@@ -3,7 +3,7 @@
 // crash), cxlmgrd stays on the bus, and the other device keeps answering correctly.
 #include <gtest/gtest.h>
 
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
 

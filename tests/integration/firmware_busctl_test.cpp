@@ -7,7 +7,7 @@
 #include <fstream>
 #include <thread>
 
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
 

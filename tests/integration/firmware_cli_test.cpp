@@ -8,7 +8,7 @@
 #include <future>
 #include <thread>
 
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
 

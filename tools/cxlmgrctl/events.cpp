@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "tools/cxlmgrctl/render.hpp"
+#include "common/hex.hpp"
 
 namespace cxlmgrctl {
 
@@ -17,12 +18,6 @@ namespace {
 constexpr uint32_t kPage = 1000;
 
 using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t, VariantMap>;
-
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
 
 // The fields that tell events of one kind apart, as "key=value" words; the whole record is in
 // --json.

@@ -1,4 +1,4 @@
-// cxlmgr-mkimage: writes an emulated-device firmware image (cxl/emu/firmware_image.hpp) for
+// cxlmgr-mkimage: writes an emulated-device firmware image (emu/firmware_image.hpp) for
 // tests and demos, streamed in pieces so a 64 MiB image never sits in memory.
 //
 //   cxlmgr-mkimage [--corrupt] [--seed N] REVISION PAYLOAD_SIZE OUT
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "cxl/emu/firmware_image.hpp"
+#include "emu/firmware_image.hpp"
 
 namespace {
 
