@@ -4,7 +4,7 @@
 
 #include "common/log.hpp"
 #include "cxl/mailbox_registers.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 #include "cxl/return_code.hpp"
 
 namespace cxlmgr::cxl {

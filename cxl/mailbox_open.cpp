@@ -4,7 +4,7 @@
 
 #include "cxl/mailbox.hpp"
 #include "cxl/mailbox_registers.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 

@@ -362,20 +362,25 @@ Result<uint32_t> ManagedDevice::event_status() {
     return mailbox_->read_event_status();
 }
 
+Status ManagedDevice::check_input(const cxl::CommandSpec& spec, size_t input_size) const {
+    Status s = cxl::check_input(spec, input_size, properties().payload_size);
+    if (!s.ok()) {
+        return std::move(s).error().with_context(name_);
+    }
+    return ok_status();
+}
+
 void ManagedDevice::identify(Callback<nlohmann::json> done) {
-    mailbox_call(cxl::identify_request(), interactive("Identify"),
-                 [done = std::move(done)](Result<cxl::MailboxResponse> r) {
-                     if (!r.ok()) {
-                         done(std::move(r).error());
-                         return;
-                     }
-                     auto info = cxl::parse_identify(*r);
-                     if (!info.ok()) {
-                         done(std::move(info).error());
-                         return;
-                     }
-                     done(cxl::identify_to_json(*info));
-                 });
+    auto command = cxl::identify_memory_device();
+    auto options = interactive(std::string(command.spec->name));
+    call(std::move(command), std::move(options),
+         [done = std::move(done)](Result<cxl::IdentifyInfo> info) {
+             if (!info.ok()) {
+                 done(std::move(info).error());
+                 return;
+             }
+             done(cxl::identify_to_json(*info));
+         });
 }
 
 void ManagedDevice::health(Callback<nlohmann::json> done) {

@@ -8,15 +8,19 @@
 // through the listener, also from a pool thread.
 #pragma once
 
+#include <boost/asio/post.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "common/coro.hpp"
 #include "common/result.hpp"
+#include "cxl/commands/command.hpp"
 #include "cxl/commands/firmware.hpp"
 #include "cxl/mailbox.hpp"
 #include "daemon/arbiter.hpp"
@@ -75,6 +79,20 @@ public:
     // The emulated device model, for org.cxlmgr1.Emulator; null for real devices.
     [[nodiscard]] const std::shared_ptr<emu::Type3Device>& emulator() const { return emulator_; }
 
+    // One typed command through the mailbox channel with the caller's transaction options
+    // (priority, deadline, session, cancel), updating State like every other command. The input
+    // is checked against the command's row of the command table first: a length the row
+    // refuses fails with InvalidArgument naming the command and never reaches the device.
+    // `done` runs on the mailbox channel's strand (inside this call only when the mailbox never
+    // opened, as for every mailbox command).
+    template <typename T>
+    void call(cxl::Command<T> command, TransactionOptions options,
+              std::type_identity_t<Callback<T>> done);
+    // The same for coroutines (common/coro.hpp): resumes on the awaiting coroutine's executor.
+    // The awaiting coroutine keeps the device alive (it holds a shared_ptr to it).
+    template <typename T>
+    Task<Result<T>> co_call(cxl::Command<T> command, TransactionOptions options);
+
     // Decoded Identify Memory Device (keys of cxl::identify_to_json).
     void identify(Callback<nlohmann::json> done);
     // Decoded Get Health Info (keys of cxl::health_to_json).
@@ -130,6 +148,9 @@ private:
     TransactionOptions interactive(std::string description) const;
     void mailbox_call(cxl::MailboxRequest request, TransactionOptions options,
                       Callback<cxl::MailboxResponse> done);
+    // call()'s input check against the row and the payload size: InvalidArgument naming the
+    // device and the command.
+    Status check_input(const cxl::CommandSpec& spec, size_t input_size) const;
     doe::DoeExchange arbitrated_exchange(std::shared_ptr<Session> session);
 
     const std::string name_;
@@ -151,5 +172,37 @@ private:
 // only read. Anything else (firmware, media, security, event clearing, vendor opcodes) changes
 // the device or steals state the daemon owns, and needs --allow-raw-writes.
 bool raw_command_is_read_only(uint16_t opcode);
+
+template <typename T>
+void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
+                         std::type_identity_t<Callback<T>> done) {
+    if (Status input = check_input(*command.spec, command.request.input.size()); !input.ok()) {
+        boost::asio::post(mailbox_executor(),
+                          [done = std::move(done), e = std::move(input).error()]() mutable {
+                              done(std::move(e));
+                          });
+        return;
+    }
+    cxl::MailboxRequest request = std::move(command.request);
+    mailbox_call(
+        std::move(request), std::move(options),
+        [command = std::move(command), done = std::move(done)](Result<cxl::MailboxResponse> r) {
+            if (!r.ok()) {
+                done(std::move(r).error());
+                return;
+            }
+            done(cxl::parse(command, *r));
+        });
+}
+
+template <typename T>
+Task<Result<T>> ManagedDevice::co_call(cxl::Command<T> command, TransactionOptions options) {
+    auto self = shared_from_this();
+    co_return co_await await_callback<T>(
+        [self, command = std::move(command),
+         options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
+            self->call(std::move(command), std::move(options), std::move(deliver));
+        });
+}
 
 }  // namespace cxlmgr::daemon

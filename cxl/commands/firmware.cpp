@@ -1,6 +1,6 @@
 #include "cxl/commands/firmware.hpp"
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

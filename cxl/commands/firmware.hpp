@@ -17,8 +17,6 @@ inline constexpr size_t kFwInfoOutputSize = 0x50;
 inline constexpr uint8_t kMaxFwSlots = 4;
 inline constexpr size_t kTransferFwHeaderSize = 0x80;
 inline constexpr uint32_t kTransferFwAlignment = 128;
-// Linux gives each Transfer FW 30 x 1 s of background polling; slow flash parts need more.
-inline constexpr std::chrono::milliseconds kFirmwareBackgroundTimeout{60000};
 
 struct FwInfo {
     uint8_t slot_count = 0;

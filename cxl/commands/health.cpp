@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

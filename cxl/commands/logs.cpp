@@ -3,7 +3,7 @@
 #include <array>
 #include <string_view>
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

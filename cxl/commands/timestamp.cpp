@@ -1,6 +1,6 @@
 #include "cxl/commands/timestamp.hpp"
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cxl/commands/events.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {

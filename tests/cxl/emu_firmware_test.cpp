@@ -4,7 +4,7 @@
 
 #include "cxl/commands/firmware.hpp"
 #include "emu/firmware_image.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {

@@ -4,11 +4,11 @@
 
 #include <thread>
 
+#include "cxl/command_table.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
 #include "cxl/commands/logs.hpp"
 #include "cxl/commands/timestamp.hpp"
-#include "cxl/opcodes.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {
@@ -34,7 +34,7 @@ TEST(EmuMailbox, IdentifyReportsTheDescribedDevice) {
     EmuRig rig(nlohmann::json{{"volatile_capacity", 512ull << 20},
                               {"persistent_capacity", 256ull << 20},
                               {"fw_revision", "EMU 7.1"}});
-    auto id = rig.typed(identify_request(), parse_identify);
+    auto id = rig.typed(identify_memory_device());
     ASSERT_TRUE(id.ok()) << id.error().describe();
     EXPECT_EQ(id->fw_revision, "EMU 7.1");
     EXPECT_EQ(id->total_capacity, 768ull << 20);
@@ -47,7 +47,7 @@ TEST(EmuMailbox, IdentifyReportsTheDescribedDevice) {
 TEST(EmuMailbox, AsyncTypedCommandSendsAndParses) {
     EmuRig rig;
     std::optional<Result<IdentifyInfo>> got;
-    async_typed_command<IdentifyInfo>(*rig.mailbox, identify_request(), {}, parse_identify,
+    async_typed_command<IdentifyInfo>(*rig.mailbox, identify_memory_device(), {},
                                       [&](Result<IdentifyInfo> r) { got = std::move(r); });
     rig.io.restart();
     rig.io.run();
@@ -57,7 +57,7 @@ TEST(EmuMailbox, AsyncTypedCommandSendsAndParses) {
 
     got.reset();
     rig.model->arm_fault(emu::Fault::SurpriseRemoval);
-    async_typed_command<IdentifyInfo>(*rig.mailbox, identify_request(), {}, parse_identify,
+    async_typed_command<IdentifyInfo>(*rig.mailbox, identify_memory_device(), {},
                                       [&](Result<IdentifyInfo> r) { got = std::move(r); });
     rig.io.restart();
     rig.io.run();
@@ -139,35 +139,35 @@ TEST(EmuMailbox, InjectedTimeoutFaultTakesTheMailboxOutOfServiceUntilReset) {
     config.doorbell_timeout = 50ms;
     EmuRig rig(nlohmann::json{{"timing", {{"mailbox_timeout_fault_us", 300000}}}}, config);
     rig.model->arm_fault(emu::Fault::MailboxTimeout);
-    auto r = rig.raw(identify_request());
+    auto r = rig.raw(identify_memory_device().request);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::Timeout);
     ASSERT_TRUE(rig.mailbox->failure().has_value());
-    EXPECT_EQ(rig.raw(identify_request()).error().code, Errc::DeviceError);
+    EXPECT_EQ(rig.raw(identify_memory_device().request).error().code, Errc::DeviceError);
     EXPECT_EQ(rig.mailbox->reset().error().code, Errc::Busy) << "the doorbell is still set";
     std::this_thread::sleep_for(300ms);
     ASSERT_TRUE(rig.mailbox->reset().ok());
-    EXPECT_TRUE(rig.typed(identify_request(), parse_identify).ok());
+    EXPECT_TRUE(rig.typed(identify_memory_device()).ok());
 }
 
 TEST(EmuMailbox, InjectedBusyLengthLieAndRemoval) {
     EmuRig rig(nlohmann::json{{"timing", {{"mailbox_busy_fault_us", 20000}}}});
     rig.model->arm_fault(emu::Fault::MailboxBusy);
-    auto busy = rig.raw(identify_request());
+    auto busy = rig.raw(identify_memory_device().request);
     ASSERT_FALSE(busy.ok());
     EXPECT_EQ(busy.error().code, Errc::Busy);
 
     rig.model->clear_faults();
     rig.model->arm_fault(emu::Fault::MailboxLengthLie);
     std::this_thread::sleep_for(40ms);  // the busy fault's foreign doorbell lapses
-    auto lie = rig.raw(identify_request());
+    auto lie = rig.raw(identify_memory_device().request);
     ASSERT_FALSE(lie.ok());
     EXPECT_EQ(lie.error().code, Errc::DeviceError);
     EXPECT_NE(lie.error().message.find("length lie"), std::string::npos) << lie.error().message;
-    EXPECT_TRUE(rig.typed(identify_request(), parse_identify).ok());
+    EXPECT_TRUE(rig.typed(identify_memory_device()).ok());
 
     rig.model->arm_fault(emu::Fault::SurpriseRemoval);
-    EXPECT_EQ(rig.raw(identify_request()).error().code, Errc::DeviceGone);
+    EXPECT_EQ(rig.raw(identify_memory_device().request).error().code, Errc::DeviceGone);
     EXPECT_EQ(
         discover_device_registers(*std::make_shared<pci::EmulatedDevice>(rig.model)).error().code,
         Errc::DeviceGone);

@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "cxl/commands/firmware.hpp"
-#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace cxlmgr::testing {
@@ -54,6 +54,16 @@ struct EmuRig {
             throw std::runtime_error("the command never completed");
         }
         return std::move(*out);
+    }
+
+    // Sends a typed command and parses its answer.
+    template <typename T>
+    Result<T> typed(cxl::Command<T> command) {
+        auto r = raw(command.request);
+        if (!r.ok()) {
+            return std::move(r).error();
+        }
+        return cxl::parse(command, *r);
     }
 
     // Sends and parses with one of the cxl/commands parse_* functions.

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "cxl/commands/events.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

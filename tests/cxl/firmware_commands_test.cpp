@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "cxl/commands/firmware.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

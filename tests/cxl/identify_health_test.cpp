@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "cxl/command_table.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
-#include "cxl/opcodes.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
@@ -103,15 +103,16 @@ TEST(Identify, CapacityOverflowAndGarbageRevisionAreHandled) {
 }
 
 TEST(Identify, ParseMapsTheReturnCode) {
-    EXPECT_EQ(identify_request().opcode, opcode::kIdentifyMemoryDevice);
-    EXPECT_TRUE(identify_request().input.empty());
+    const auto command = identify_memory_device();
+    EXPECT_EQ(command.request.opcode, opcode::kIdentifyMemoryDevice);
+    EXPECT_TRUE(command.request.input.empty());
     MailboxResponse resp{opcode::kIdentifyMemoryDevice, 0x04, 0, false, {}};
-    auto r = parse_identify(resp);
+    auto r = parse(command, resp);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().cxl_return_code, std::optional<uint16_t>(0x04));
     resp.return_code = 0;
     resp.output = identify_bytes();
-    EXPECT_TRUE(parse_identify(resp).ok());
+    EXPECT_TRUE(parse(command, resp).ok());
 }
 
 Bytes health_bytes() {

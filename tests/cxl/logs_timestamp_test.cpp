@@ -2,7 +2,7 @@
 
 #include "cxl/commands/logs.hpp"
 #include "cxl/commands/timestamp.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "cxl/commands/command.hpp"
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
