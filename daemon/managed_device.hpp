@@ -88,8 +88,11 @@ public:
     template <typename T>
     void call(cxl::Command<T> command, TransactionOptions options,
               std::type_identity_t<Callback<T>> done);
-    // The same for coroutines (common/coro.hpp): resumes on the awaiting coroutine's executor.
-    // The awaiting coroutine keeps the device alive (it holds a shared_ptr to it).
+    // The same for coroutines (common/coro.hpp): `co_await device->co_call(command, options)`
+    // resumes on the awaiting coroutine's executor. The returned task holds the device.
+    // GCC 12 miscompiles brace-initialized temporaries inside a co_await expression (a string
+    // member is freed from the coroutine frame): pass a named object or a function's result,
+    // never `TransactionOptions{}` or `cxl::Command<T>{...}` written in place.
     template <typename T>
     Task<Result<T>> co_call(cxl::Command<T> command, TransactionOptions options);
 
@@ -195,11 +198,13 @@ void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
         });
 }
 
+// Deliberately not a coroutine itself: GCC 12 corrupts by-value parameters of a coroutine
+// called inside another coroutine's co_await expression, which is exactly how co_call is used.
+// A plain function moves its arguments into the awaited callback before any frame exists.
 template <typename T>
 Task<Result<T>> ManagedDevice::co_call(cxl::Command<T> command, TransactionOptions options) {
-    auto self = shared_from_this();
-    co_return co_await await_callback<T>(
-        [self, command = std::move(command),
+    return await_callback<T>(
+        [self = shared_from_this(), command = std::move(command),
          options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
             self->call(std::move(command), std::move(options), std::move(deliver));
         });
