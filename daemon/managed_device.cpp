@@ -523,30 +523,4 @@ std::vector<Arbiter::ChannelReport> ManagedDevice::channel_report() const {
     return out;
 }
 
-bool raw_command_is_read_only(uint16_t opcode) {
-    switch (opcode) {
-        case 0x0001:  // Identify (generic component)
-        case 0x0002:  // Background Operation Status
-        case 0x0100:  // Get Event Records (does not remove records)
-        case 0x0102:  // Get Event Interrupt Policy
-        case 0x0200:  // Get FW Info
-        case 0x0300:  // Get Timestamp
-        case 0x0400:  // Get Supported Logs
-        case 0x0401:  // Get Log
-        case 0x4000:  // Identify Memory Device
-        case 0x4100:  // Get Partition Info
-        case 0x4102:  // Get LSA
-        case 0x4200:  // Get Health Info
-        case 0x4201:  // Get Alert Configuration
-        case 0x4203:  // Get Shutdown State
-        case 0x4300:  // Get Poison List
-        case 0x4303:  // Get Scan Media Capabilities
-        case 0x4305:  // Get Scan Media Results
-        case 0x4500:  // Get Security State
-            return true;
-        default:
-            return false;
-    }
-}
-
 }  // namespace cxlmgr::daemon

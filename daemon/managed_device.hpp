@@ -102,7 +102,9 @@ public:
     void health(Callback<nlohmann::json> done);
     // Get FW Info, also refreshing the firmware properties.
     void firmware_info(Callback<cxl::FwInfo> done);
-    // One raw mailbox command; the policy (which opcodes callers may send) is the caller's.
+    // One raw mailbox command, sent as given (no input check) with its answer returned whatever
+    // the return code. The policy (which opcodes callers may send) is the caller's:
+    // cxl::command_is_read_only() says which only read.
     void command(uint16_t opcode, std::vector<uint8_t> input, Callback<cxl::MailboxResponse> done);
     // The CDAT, read once over DOE (every exchange one transaction, the whole read one "cdat"
     // session) and cached; refresh drops the cache first. A malformed table is a DeviceError
@@ -170,11 +172,6 @@ private:
     std::shared_ptr<const CdatSnapshot> cdat_cache_;
     std::function<void()> listener_;
 };
-
-// Opcodes a caller may send through Device.Command without --allow-raw-writes: commands that
-// only read. Anything else (firmware, media, security, event clearing, vendor opcodes) changes
-// the device or steals state the daemon owns, and needs --allow-raw-writes.
-bool raw_command_is_read_only(uint16_t opcode);
 
 template <typename T>
 void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,

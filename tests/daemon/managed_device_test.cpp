@@ -253,15 +253,5 @@ TEST_F(ManagedDeviceTest, SurpriseRemovalMarksTheDeviceGone) {
     EXPECT_EQ(device->properties().state, DeviceState::Gone);
 }
 
-TEST(RawCommandPolicy, OnlyReadingOpcodesPassWithoutAllowRawWrites) {
-    EXPECT_TRUE(raw_command_is_read_only(0x4000));
-    EXPECT_TRUE(raw_command_is_read_only(0x0200));
-    EXPECT_FALSE(raw_command_is_read_only(0x0201));  // Transfer FW
-    EXPECT_FALSE(raw_command_is_read_only(0x0202));  // Activate FW
-    EXPECT_FALSE(raw_command_is_read_only(0x0101));  // Clear Event Records: the collector's
-    EXPECT_FALSE(raw_command_is_read_only(0x4400));  // Sanitize
-    EXPECT_FALSE(raw_command_is_read_only(0xC000));  // vendor: unknown effects
-}
-
 }  // namespace
 }  // namespace cxlmgr::daemon
