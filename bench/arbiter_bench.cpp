@@ -17,10 +17,10 @@
 #include <stdexcept>
 
 #include "cxl/commands/identify.hpp"
-#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
 #include "daemon/arbiter.hpp"
 #include "daemon/channel.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace {
@@ -54,7 +54,8 @@ void submit_identify(daemon::Channel& channel, const std::shared_ptr<cxl::Mailbo
     channel.submit<cxl::MailboxResponse>(
         std::move(options),
         [mailbox](CancelToken cancel, std::function<void(Result<cxl::MailboxResponse>)> deliver) {
-            mailbox->async_command(cxl::identify_request(), std::move(cancel), std::move(deliver));
+            mailbox->async_command(cxl::identify_memory_device().request, std::move(cancel),
+                                   std::move(deliver));
         },
         std::move(done));
 }
@@ -69,7 +70,7 @@ double transport_ns_per_op(int n) {
     auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) {
         std::optional<Result<cxl::MailboxResponse>> out;
-        mailbox->async_command(cxl::identify_request(), {},
+        mailbox->async_command(cxl::identify_memory_device().request, {},
                                [&](Result<cxl::MailboxResponse> r) { out = std::move(r); });
         io.restart();
         io.run();
@@ -106,7 +107,7 @@ void BM_Transport(benchmark::State& state) {
     auto t0 = Clock::now();
     for (auto _ : state) {
         std::optional<Result<cxl::MailboxResponse>> out;
-        mailbox->async_command(cxl::identify_request(), {},
+        mailbox->async_command(cxl::identify_memory_device().request, {},
                                [&](Result<cxl::MailboxResponse> r) { out = std::move(r); });
         io.restart();
         io.run();

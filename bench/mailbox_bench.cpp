@@ -18,9 +18,9 @@
 
 #include "cxl/commands/firmware.hpp"
 #include "cxl/commands/identify.hpp"
+#include "cxl/mailbox.hpp"
 #include "emu/firmware_image.hpp"
 #include "emu/type3_device.hpp"
-#include "cxl/mailbox.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace {
@@ -74,7 +74,7 @@ BENCHMARK(BM_RegisterRead);
 void BM_IdentifyTransport(benchmark::State& state) {
     Bench b(2048);
     for (auto _ : state) {
-        auto r = b.run(cxl::identify_request());
+        auto r = b.run(cxl::identify_memory_device().request);
         if (!r.ok() || r->return_code != 0) {
             state.SkipWithError("Identify failed");
             break;
@@ -88,8 +88,9 @@ BENCHMARK(BM_IdentifyTransport);
 void BM_IdentifyDecoded(benchmark::State& state) {
     Bench b(2048);
     for (auto _ : state) {
-        auto r = b.run(cxl::identify_request());
-        auto id = r.ok() ? cxl::parse_identify(*r) : Result<cxl::IdentifyInfo>(r.error());
+        auto r = b.run(cxl::identify_memory_device().request);
+        auto id = r.ok() ? cxl::parse(cxl::identify_memory_device(), *r)
+                         : Result<cxl::IdentifyInfo>(r.error());
         if (!id.ok()) {
             state.SkipWithError(id.error().describe().c_str());
             break;
@@ -111,9 +112,9 @@ Status transfer(Bench& b, cxl::ByteSpan image, uint8_t slot) {
                                              : cxl::TransferAction::Continue,
                                  static_cast<uint8_t>(last ? slot : 0), offset,
                                  image.subspan(offset, n)};
-        CXLMGR_ASSIGN(auto request, cxl::transfer_fw_request(part, payload));
-        CXLMGR_ASSIGN(auto response, b.run(std::move(request)));
-        CXLMGR_CHECK(cxl::parse_transfer_fw(response));
+        CXLMGR_ASSIGN(auto command, cxl::transfer_fw(part, payload));
+        CXLMGR_ASSIGN(auto response, b.run(command.request));
+        CXLMGR_CHECK(cxl::parse(command, response));
     }
     return ok_status();
 }

@@ -26,6 +26,7 @@
 #include "common/async_poll.hpp"
 #include "common/cancel.hpp"
 #include "common/result.hpp"
+#include "cxl/command_table.hpp"
 #include "cxl/register_map.hpp"
 #include "cxl/wire.hpp"
 #include "pci/pci_device.hpp"
@@ -66,9 +67,9 @@ struct MailboxConfig {
 struct MailboxCommandOptions {
     // How long a background operation may run once started (firmware transfer needs tens of
     // seconds on real devices).
-    std::chrono::milliseconds background_timeout{30000};
+    std::chrono::milliseconds background_timeout = kDefaultBackgroundTimeout;
     // On cancel while following a background operation, also send Request Abort Background
-    // Operation (0x0005). Otherwise the caller decides (e.g. Transfer FW action abort).
+    // Operation. Otherwise the caller decides (e.g. Transfer FW action abort).
     bool abort_background_on_cancel = false;
     // Called on the executor whenever the reported percentage changes.
     std::function<void(unsigned percent)> on_progress;

@@ -8,15 +8,19 @@
 // through the listener, also from a pool thread.
 #pragma once
 
+#include <boost/asio/post.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "common/coro.hpp"
 #include "common/result.hpp"
+#include "cxl/commands/command.hpp"
 #include "cxl/commands/firmware.hpp"
 #include "cxl/mailbox.hpp"
 #include "daemon/arbiter.hpp"
@@ -75,13 +79,32 @@ public:
     // The emulated device model, for org.cxlmgr1.Emulator; null for real devices.
     [[nodiscard]] const std::shared_ptr<emu::Type3Device>& emulator() const { return emulator_; }
 
+    // One typed command through the mailbox channel with the caller's transaction options
+    // (priority, deadline, session, cancel), updating State like every other command. The input
+    // is checked against the command's row of the command table first: a length the row
+    // refuses fails with InvalidArgument naming the command and never reaches the device.
+    // `done` runs on the mailbox channel's strand (inside this call only when the mailbox never
+    // opened, as for every mailbox command).
+    template <typename T>
+    void call(cxl::Command<T> command, TransactionOptions options,
+              std::type_identity_t<Callback<T>> done);
+    // The same for coroutines (common/coro.hpp): `co_await device->co_call(command, options)`
+    // resumes on the awaiting coroutine's executor. The returned task holds the device.
+    // GCC 12 miscompiles brace-initialized temporaries inside a co_await expression (a string
+    // member is freed from the coroutine frame): pass a named object or a function's result,
+    // never `TransactionOptions{}` or `cxl::Command<T>{...}` written in place.
+    template <typename T>
+    Task<Result<T>> co_call(cxl::Command<T> command, TransactionOptions options);
+
     // Decoded Identify Memory Device (keys of cxl::identify_to_json).
     void identify(Callback<nlohmann::json> done);
     // Decoded Get Health Info (keys of cxl::health_to_json).
     void health(Callback<nlohmann::json> done);
     // Get FW Info, also refreshing the firmware properties.
     void firmware_info(Callback<cxl::FwInfo> done);
-    // One raw mailbox command; the policy (which opcodes callers may send) is the caller's.
+    // One raw mailbox command, sent as given (no input check) with its answer returned whatever
+    // the return code. The policy (which opcodes callers may send) is the caller's:
+    // cxl::command_is_read_only() says which only read.
     void command(uint16_t opcode, std::vector<uint8_t> input, Callback<cxl::MailboxResponse> done);
     // The CDAT, read once over DOE (every exchange one transaction, the whole read one "cdat"
     // session) and cached; refresh drops the cache first. A malformed table is a DeviceError
@@ -130,6 +153,9 @@ private:
     TransactionOptions interactive(std::string description) const;
     void mailbox_call(cxl::MailboxRequest request, TransactionOptions options,
                       Callback<cxl::MailboxResponse> done);
+    // call()'s input check against the row and the payload size: InvalidArgument naming the
+    // device and the command.
+    Status check_input(const cxl::CommandSpec& spec, size_t input_size) const;
     doe::DoeExchange arbitrated_exchange(std::shared_ptr<Session> session);
 
     const std::string name_;
@@ -147,9 +173,38 @@ private:
     std::function<void()> listener_;
 };
 
-// Opcodes a caller may send through Device.Command without --allow-raw-writes: commands that
-// only read. Anything else (firmware, media, security, event clearing, vendor opcodes) changes
-// the device or steals state the daemon owns, and needs --allow-raw-writes.
-bool raw_command_is_read_only(uint16_t opcode);
+template <typename T>
+void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
+                         std::type_identity_t<Callback<T>> done) {
+    if (Status input = check_input(*command.spec, command.request.input.size()); !input.ok()) {
+        boost::asio::post(mailbox_executor(),
+                          [done = std::move(done), e = std::move(input).error()]() mutable {
+                              done(std::move(e));
+                          });
+        return;
+    }
+    cxl::MailboxRequest request = std::move(command.request);
+    mailbox_call(
+        std::move(request), std::move(options),
+        [command = std::move(command), done = std::move(done)](Result<cxl::MailboxResponse> r) {
+            if (!r.ok()) {
+                done(std::move(r).error());
+                return;
+            }
+            done(cxl::parse(command, *r));
+        });
+}
+
+// Deliberately not a coroutine itself: GCC 12 corrupts by-value parameters of a coroutine
+// called inside another coroutine's co_await expression, which is exactly how co_call is used.
+// A plain function moves its arguments into the awaited callback before any frame exists.
+template <typename T>
+Task<Result<T>> ManagedDevice::co_call(cxl::Command<T> command, TransactionOptions options) {
+    return await_callback<T>(
+        [self = shared_from_this(), command = std::move(command),
+         options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
+            self->call(std::move(command), std::move(options), std::move(deliver));
+        });
+}
 
 }  // namespace cxlmgr::daemon

@@ -28,4 +28,10 @@ Status check_min_length(ByteSpan output, size_t minimum, std::string_view comman
     return ok_status();
 }
 
+Result<ByteSpan> checked_output(const CommandSpec& spec, const MailboxResponse& response) {
+    CXLMGR_ASSIGN(ByteSpan out, success_output(response, spec.name));
+    CXLMGR_CHECK(check_min_length(out, spec.min_output, spec.name));
+    return out;
+}
+
 }  // namespace cxlmgr::cxl

@@ -1,18 +1,16 @@
 #include "cxl/commands/identify.hpp"
 
-#include "cxl/opcodes.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kName = "Identify Memory Device";
+constexpr const CommandSpec& kSpec = command_spec(opcode::kIdentifyMemoryDevice);
 
 // A capacity field in 256 MiB units that would not fit 64 bits in bytes is a broken device.
 Result<uint64_t> capacity_bytes(ByteSpan out, size_t offset, std::string_view field) {
     const uint64_t units = u64_at(out, offset);
     if (units > UINT64_MAX / kCapacityUnitBytes) {
-        return Error(Errc::DeviceError, std::string(kName) + " reports a " + std::string(field) +
-                                            " of " + hex(units) +
+        return Error(Errc::DeviceError, std::string(kSpec.name) + " reports a " +
+                                            std::string(field) + " of " + hex(units) +
                                             " x 256 MiB, which overflows 64 bits");
     }
     return units * kCapacityUnitBytes;
@@ -20,12 +18,12 @@ Result<uint64_t> capacity_bytes(ByteSpan out, size_t offset, std::string_view fi
 
 }  // namespace
 
-MailboxRequest identify_request() {
-    return MailboxRequest{opcode::kIdentifyMemoryDevice, {}, {}};
+Command<IdentifyInfo> identify_memory_device() {
+    return make_command<IdentifyInfo>(kSpec, {}, decode_identify);
 }
 
 Result<IdentifyInfo> decode_identify(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, kIdentifyOutputSize, kName));
+    CXLMGR_CHECK(check_min_length(out, kIdentifyOutputSize, kSpec.name));
     IdentifyInfo info;
     info.fw_revision = ascii_field(out.subspan(0, 16));
     CXLMGR_ASSIGN(info.total_capacity, capacity_bytes(out, 0x10, "total capacity"));
@@ -45,11 +43,6 @@ Result<IdentifyInfo> decode_identify(ByteSpan out) {
         info.dc_event_log_size = u16_at(out, 0x43);
     }
     return info;
-}
-
-Result<IdentifyInfo> parse_identify(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kName));
-    return decode_identify(out);
 }
 
 nlohmann::json identify_to_json(const IdentifyInfo& i) {

@@ -1,5 +1,5 @@
-// Identify Memory Device (0x4000): 0x43 bytes in CXL 2.0; r3.1 appends the dynamic capacity
-// event log size (0x45 bytes). Capacities travel in 256 MiB units and are kept here in bytes.
+// Identify Memory Device: 0x43 bytes in CXL 2.0; r3.1 appends the dynamic capacity event log
+// size (0x45 bytes). Capacities travel in 256 MiB units and are kept here in bytes.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,8 @@
 
 namespace cxlmgr::cxl {
 
-inline constexpr size_t kIdentifyOutputSize = 0x43;
+inline constexpr size_t kIdentifyOutputSize =
+    command_spec(opcode::kIdentifyMemoryDevice).min_output;
 inline constexpr uint64_t kCapacityUnitBytes = 256ull << 20;
 
 struct IdentifyInfo {
@@ -32,9 +33,8 @@ struct IdentifyInfo {
     std::optional<uint16_t> dc_event_log_size;  // r3.1
 };
 
-MailboxRequest identify_request();
+Command<IdentifyInfo> identify_memory_device();
 Result<IdentifyInfo> decode_identify(ByteSpan output);
-Result<IdentifyInfo> parse_identify(const MailboxResponse& response);
 // Keys: fw_revision, total_capacity, volatile_capacity, persistent_capacity, partition_align
 // (bytes), info/warning/failure/fatal_event_log_size, lsa_size, poison_list_max,
 // inject_poison_limit, poison_caps, qos_telemetry_caps, and dc_event_log_size when reported.

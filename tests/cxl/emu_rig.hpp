@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "cxl/commands/firmware.hpp"
-#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace cxlmgr::testing {
@@ -56,15 +56,14 @@ struct EmuRig {
         return std::move(*out);
     }
 
-    // Sends and parses with one of the cxl/commands parse_* functions.
-    template <typename Parse>
-    auto typed(cxl::MailboxRequest request, Parse parse)
-        -> decltype(parse(std::declval<const cxl::MailboxResponse&>())) {
-        auto r = raw(std::move(request));
+    // Sends a typed command and parses its answer.
+    template <typename T>
+    Result<T> typed(cxl::Command<T> command) {
+        auto r = raw(command.request);
         if (!r.ok()) {
             return std::move(r).error();
         }
-        return parse(*r);
+        return cxl::parse(command, *r);
     }
 
     // Streams `image` into `slot` in payload-sized parts: initiate, continue..., end (or one
@@ -85,12 +84,12 @@ struct EmuRig {
             part.slot = last ? slot : 0;
             part.offset_bytes = offset;
             part.data = image.subspan(offset, n);
-            auto req = cxl::transfer_fw_request(part, payload);
-            if (!req.ok()) {
-                return std::move(req).error();
+            auto command = cxl::transfer_fw(part, payload);
+            if (!command.ok()) {
+                return std::move(command).error();
             }
-            req->options.on_progress = on_progress;
-            auto s = typed(std::move(*req), cxl::parse_transfer_fw);
+            command->request.options.on_progress = on_progress;
+            auto s = typed(std::move(*command));
             if (!s.ok()) {
                 return std::move(s).error().with_context("offset " + std::to_string(offset));
             }

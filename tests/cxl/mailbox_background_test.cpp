@@ -1,7 +1,7 @@
 // Background commands: Background Command Started (0x01) followed through BG Command Status.
 #include <gtest/gtest.h>
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 #include "cxl/return_code.hpp"
 #include "tests/cxl/mailbox_rig.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "cxl/opcodes.hpp"
+#include "cxl/command_table.hpp"
 #include "tests/cxl/mailbox_rig.hpp"
 
 namespace cxlmgr::cxl {

@@ -108,13 +108,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         MailboxResponse response;
         response.return_code = static_cast<uint16_t>(data[0] | data[1] << 8);
         response.output.assign(data + 2, data + size);
-        auto r = parse_identify(response);
+        auto r = parse(identify_memory_device(), response);
         if (response.return_code != 0) {
             check(!r.ok() && r.error().cxl_return_code == response.return_code);
             check(!return_code_name(response.return_code).empty());
         }
-        (void)parse_event_records(response);
-        (void)parse_fw_info(response);
+        (void)parse(get_event_records(EventLog::Informational), response);
+        (void)parse(get_fw_info(), response);
     }
     return 0;
 }

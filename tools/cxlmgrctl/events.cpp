@@ -6,8 +6,8 @@
 #include <ctime>
 #include <iostream>
 
-#include "tools/cxlmgrctl/render.hpp"
 #include "common/hex.hpp"
+#include "tools/cxlmgrctl/render.hpp"
 
 namespace cxlmgrctl {
 
