@@ -111,8 +111,8 @@ private:
             return;
         }
         std::shared_ptr<pci::ConfigSpace> config(device_->device_, &device_->device_->config());
-        auto mailbox = doe::DoeMailbox::create((*channel)->executor(), config, offset,
-                                               device_->options_.doe_timeouts);
+        auto mailbox = doe::DoeMailbox::create(device_->name_, (*channel)->executor(), config,
+                                               offset, device_->options_.doe_timeouts);
         if (!mailbox.ok()) {
             degrade(mailbox.error().message);
             next_doe(index + 1);
