@@ -113,9 +113,9 @@ TEST_F(TwoDeviceTest, SurpriseRemovalMarksTheDeviceGone) {
 // comes back online by itself once the doorbell clears, with no command sent to it, and says
 // why it was failed meanwhile (StateReason).
 TEST_F(TwoDeviceTest, FailedMailboxComesBackOnlineByItself) {
-    // The stuck doorbell clears after 3 s, past the daemon's 2 s doorbell timeout.
+    // The stuck doorbell clears after 5 s, well past the daemon's 2 s doorbell timeout.
     start_daemon(DaemonOptions::configured(daemon_config(
-        {emulated_device("emu0", {{"timing", {{"mailbox_timeout_fault_us", 3000000}}}}),
+        {emulated_device("emu0", {{"timing", {{"mailbox_timeout_fault_us", 5000000}}}}),
          emulated_device("emu1")})));
     auto conn = connect();
     EmulatorProxy emulator(*conn, device_path("emu0"));
