@@ -8,10 +8,10 @@
 #include <chrono>
 
 #include "common/log.hpp"
-#include "emu/type3_device.hpp"
 #include "doe/cdat.hpp"
 #include "doe/cdat_reader.hpp"
 #include "doe/doe_mailbox.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace {
@@ -71,7 +71,8 @@ struct Rig {
         if (offsets.empty()) {
             return Error(Errc::NotFound, "no DOE capability");
         }
-        CXLMGR_ASSIGN(mailbox, doe::DoeMailbox::create(io.get_executor(), config, offsets[0]));
+        CXLMGR_ASSIGN(mailbox, doe::DoeMailbox::create(device->name(), io.get_executor(), config,
+                                                       offsets[0]));
         CXLMGR_ASSIGN(auto raw, read_cdat());
         CXLMGR_ASSIGN(auto table, doe::parse_cdat(raw));
         cdat_entries = table.entries.size() + 1;

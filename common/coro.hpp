@@ -12,6 +12,9 @@
 //    bug; spawn() logs it and hands the caller an Internal error.
 //  - Whoever spawns a coroutine keeps alive what it uses (it captures shared_ptrs by value; a
 //    coroutine's reference parameters dangle once the caller returns).
+//  - Never write a lambda expression as an argument of a coroutine call inside a co_await
+//    expression (`co_await await_callback<T>([p] ...)`): GCC 12 destroys that temporary twice,
+//    and its captured shared_ptrs with it. Name the lambda first and std::move it in.
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>; clang notices.

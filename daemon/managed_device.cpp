@@ -36,6 +36,45 @@ std::string hex_offset(uint32_t v) {
     return buf;
 }
 
+TransactionOptions supervision_transaction(std::string description) {
+    TransactionOptions opts;
+    opts.priority = Priority::Control;
+    opts.description = "supervision: " + std::move(description);
+    return opts;
+}
+
+// Puts a mailbox taken out of service by a stuck doorbell back once the doorbell is idle again.
+// Register reads only, so it cannot hang; called inside a mailbox channel transaction.
+Status revive_mailbox(cxl::Mailbox& mailbox) {
+    if (!mailbox.failure()) {
+        return ok_status();
+    }
+    Status reset = mailbox.reset();
+    if (reset.ok()) {
+        log::info(mailbox.name(), ": mailbox back in service");
+    }
+    return reset;
+}
+
+// One supervision probe: `check` runs as a Control-priority transaction on `channel` and calls
+// its callback with true when it found the transport whole again. An error: the channel refused
+// the transaction (it is closing).
+Task<Result<bool>> probe_on(std::shared_ptr<Channel> channel, std::string description,
+                            std::function<void(std::function<void(bool)>)> check) {
+    // Lambdas given to a coroutine inside a co_await expression are named first: GCC 12
+    // destroys such a temporary twice (its captured shared_ptrs with it).
+    auto start = [channel, description, check](std::function<void(Result<bool>)> deliver) {
+        channel->submit<bool>(
+            supervision_transaction(description),
+            [check](CancelToken, std::function<void(Result<bool>)> done) {
+                check([done](bool whole) { done(whole); });
+            },
+            std::move(deliver));
+    };
+    auto probed = co_await await_callback<bool>(std::move(start));
+    co_return probed;
+}
+
 uint64_t read_serial(pci::ConfigSpace& config) {
     auto dsn = pci::find_ext_capability(config, pci::kExtCapIdSerialNumber);
     if (!dsn.ok() || !dsn->has_value()) {
@@ -81,7 +120,7 @@ public:
         device_->mailbox_channel_ = *mailbox_channel;
         auto does = doe::find_doe_capabilities(device_->device_->config());
         if (!does.ok()) {
-            degrade("cannot list DOE capabilities: " + does.error().message);
+            degrade_cdat("cannot list DOE capabilities: " + does.error().message);
         } else {
             doe_offsets_ = std::move(does).value();
         }
@@ -89,12 +128,9 @@ public:
     }
 
 private:
-    void degrade(const std::string& why) {
+    void degrade_cdat(const std::string& why) {
         log::warning(device_->name_, ": ", why);
-        device_->update([&](DeviceProperties& p) {
-            return p.state == DeviceState::Online &&
-                   device_->set_state(p, DeviceState::Degraded, why);
-        });
+        device_->impair(Capability::Cdat, "CDAT unavailable: " + why);
     }
 
     void next_doe(size_t index) {
@@ -112,10 +148,10 @@ private:
             return;
         }
         std::shared_ptr<pci::ConfigSpace> config(device_->device_, &device_->device_->config());
-        auto mailbox = doe::DoeMailbox::create((*channel)->executor(), config, offset,
-                                               device_->options_.doe_timeouts);
+        auto mailbox = doe::DoeMailbox::create(device_->name_, (*channel)->executor(), config,
+                                               offset, device_->options_.doe_timeouts);
         if (!mailbox.ok()) {
-            degrade(mailbox.error().message);
+            degrade_cdat(mailbox.error().message);
             next_doe(index + 1);
             return;
         }
@@ -131,12 +167,13 @@ private:
                         cdat |= p == doe::kProtocolCdat;
                     }
                 } else {
-                    self->degrade("DOE at " + hex_offset(offset) + ": " +
-                                  protocols.error().message);
+                    self->degrade_cdat("DOE at " + hex_offset(offset) + ": " +
+                                       protocols.error().message);
                 }
                 if (cdat) {
                     log::info(self->device_->name_, ": CDAT served by the DOE instance at ",
                               hex_offset(offset));
+                    self->device_->restore(Capability::Cdat);
                     self->open_mailbox();
                     return;
                 }
@@ -166,13 +203,11 @@ private:
                 if (!mailbox.ok()) {
                     log::error(self->device_->name_,
                                ": mailbox unusable: ", mailbox.error().message);
-                    self->device_->update([&](DeviceProperties& p) {
-                        return self->device_->set_state(p,
-                                                        mailbox.error().code == Errc::DeviceGone
-                                                            ? DeviceState::Gone
-                                                            : DeviceState::Failed,
-                                                        mailbox.error().message);
-                    });
+                    {
+                        std::lock_guard lock(self->device_->mutex_);
+                        self->device_->open_failure_ = mailbox.error();
+                    }
+                    self->device_->refresh_state();
                     self->finish();
                     return;
                 }
@@ -188,13 +223,22 @@ private:
     void read_firmware() {
         device_->firmware_info([self = shared_from_this()](Result<cxl::FwInfo> info) {
             if (!info.ok()) {
-                self->degrade("Get FW Info failed: " + info.error().message);
+                log::warning(self->device_->name_, ": Get FW Info failed: ", info.error().message);
+                self->device_->impair(
+                    Capability::Firmware,
+                    "firmware information unknown: Get FW Info failed: " + info.error().message);
             }
             self->finish();
         });
     }
 
     void finish() {
+        // Supervision starts only now: until here the opening changes the transports.
+        std::weak_ptr<ManagedDevice> weak = device_;
+        device_->supervisor_ = DeviceSupervisor::create(
+            device_->name_, device_->mailbox_channel_->executor(), device_->options_.supervision,
+            [weak] { return ManagedDevice::supervise(weak); });
+        device_->refresh_state();
         auto p = device_->properties();
         log::info(name(), ": ", p.backend, " device ", device_state_name(p.state),
                   p.state_reason.empty() ? "" : " (" + p.state_reason + ")", ", payload ",
@@ -260,25 +304,179 @@ bool ManagedDevice::set_state(DeviceProperties& p, DeviceState state, std::strin
     return true;
 }
 
-void ManagedDevice::note_outcome(const Status& status) {
-    std::optional<Error> failure = mailbox_ ? mailbox_->failure() : std::nullopt;
+std::string ManagedDevice::named(const std::string& reason) const {
+    if (reason.rfind(name_ + ":", 0) == 0 || reason.rfind(name_ + " ", 0) == 0) {
+        return reason;
+    }
+    return name_ + ": " + reason;
+}
+
+bool ManagedDevice::update_state() {
+    bool probeable = false;
     update([&](DeviceProperties& p) {
-        if (!status.ok() && status.error().code == Errc::DeviceGone) {
-            return set_state(p, DeviceState::Gone, status.error().message);
+        // The transports are asked under our lock (they never call back into the device), so
+        // two outcomes noted at once cannot leave the older reading announced last.
+        std::optional<Error> mailbox_failure = mailbox_ ? mailbox_->failure() : std::nullopt;
+        std::optional<Error> doe_dead = doe_ ? doe_->dead_reason() : std::nullopt;
+        probeable = mailbox_failure || doe_dead || impaired_.count(Capability::Firmware) != 0;
+        if (removed_) {
+            return set_state(p, DeviceState::Gone, *removed_);
         }
-        if (failure) {
-            return set_state(p, DeviceState::Failed, failure->message);
+        if (vanished_) {
+            return set_state(p, DeviceState::Gone, named(*vanished_));
         }
-        if (status.ok() && (p.state == DeviceState::Failed || p.state == DeviceState::Gone)) {
-            return set_state(p, doe_ && doe_->dead() ? DeviceState::Degraded : DeviceState::Online,
-                             doe_ && doe_->dead() ? doe_->dead_reason()->message : "");
+        if (open_failure_) {
+            return set_state(
+                p,
+                open_failure_->code == Errc::DeviceGone ? DeviceState::Gone : DeviceState::Failed,
+                named(open_failure_->message));
         }
-        return false;
+        if (mailbox_failure) {
+            return set_state(p, DeviceState::Failed, named(mailbox_failure->message));
+        }
+        auto impaired = impaired_;
+        if (doe_dead) {
+            impaired[Capability::Cdat] =
+                "CDAT unavailable: " + doe_->describe() + " is dead (" + doe_dead->message + ")";
+        }
+        if (impaired.empty()) {
+            return set_state(p, DeviceState::Online, "");
+        }
+        std::string reason;
+        for (const auto& [capability, why] : impaired) {
+            reason += (reason.empty() ? "" : "; ") + named(why);
+        }
+        return set_state(p, DeviceState::Degraded, std::move(reason));
     });
+    return probeable;
+}
+
+void ManagedDevice::refresh_state() {
+    if (update_state() && supervisor_) {
+        supervisor_->wake();
+    }
+}
+
+void ManagedDevice::impair(Capability capability, std::string reason) {
+    {
+        std::lock_guard lock(mutex_);
+        impaired_[capability] = std::move(reason);
+    }
+    refresh_state();
+}
+
+void ManagedDevice::restore(Capability capability) {
+    {
+        std::lock_guard lock(mutex_);
+        impaired_.erase(capability);
+    }
+    refresh_state();
+}
+
+void ManagedDevice::note_outcome(const Status& status) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!status.ok() && status.error().code == Errc::DeviceGone) {
+            vanished_ = status.error().message;
+        } else if (status.ok()) {
+            vanished_.reset();
+        }
+    }
+    refresh_state();
 }
 
 void ManagedDevice::mark_gone(const std::string& reason) {
-    update([&](DeviceProperties& p) { return set_state(p, DeviceState::Gone, reason); });
+    {
+        std::lock_guard lock(mutex_);
+        if (!removed_) {
+            removed_ = named(reason);
+        }
+    }
+    refresh_state();
+}
+
+Task<Result<bool>> ManagedDevice::supervise(std::weak_ptr<ManagedDevice> weak) {
+    auto self = weak.lock();
+    if (!self) {
+        co_return Error(Errc::DeviceGone, "the device is gone");
+    }
+    // A gone device is not probed; close() marks it gone before it stops supervision, so no
+    // probe starts after that.
+    auto gone = [&self] { return self->properties().state == DeviceState::Gone; };
+    bool whole = true;
+    if (!gone() && self->mailbox_ && self->mailbox_->failure()) {
+        CXLMGR_CO_ASSIGN(bool revived, co_await probe_mailbox(self));
+        whole = revived;
+    }
+    if (!gone() && self->doe_ && self->doe_->dead()) {
+        CXLMGR_CO_ASSIGN(bool revived, co_await probe_doe(self));
+        whole = whole && revived;
+    }
+    bool firmware_unknown = false;
+    {
+        std::lock_guard lock(self->mutex_);
+        firmware_unknown = self->impaired_.count(Capability::Firmware) != 0;
+    }
+    // Get FW Info is a mailbox command: only once the mailbox is back.
+    if (!gone() && firmware_unknown && whole) {
+        CXLMGR_CO_ASSIGN(bool read, co_await probe_firmware(self));
+        whole = read;
+    }
+    // No wake-up from here: this round is the supervision, and it goes on unless whole.
+    self->update_state();
+    co_return whole;
+}
+
+Task<Result<bool>> ManagedDevice::probe_mailbox(std::shared_ptr<ManagedDevice> self) {
+    std::function<void(std::function<void(bool)>)> check =
+        [mailbox = self->mailbox_](std::function<void(bool)> done) {
+            Status s = revive_mailbox(*mailbox);
+            if (!s.ok()) {
+                log::debug(mailbox->name(),
+                           ": supervision: mailbox still out of service: ", s.error().message);
+            }
+            done(s.ok());
+        };
+    auto probed = co_await probe_on(self->mailbox_channel_, "mailbox probe", std::move(check));
+    co_return probed;
+}
+
+Task<Result<bool>> ManagedDevice::probe_doe(std::shared_ptr<ManagedDevice> self) {
+    std::function<void(std::function<void(bool)>)> check =
+        [doe = self->doe_](std::function<void(bool)> done) {
+            doe->async_revive([doe, done = std::move(done)](Status s) {
+                if (!s.ok()) {
+                    log::debug(doe->device_name(), ": supervision: ", s.error().message);
+                }
+                done(s.ok());
+            });
+        };
+    auto probed = co_await probe_on(self->doe_channel_, self->doe_->describe() + " revival",
+                                    std::move(check));
+    co_return probed;
+}
+
+Task<Result<bool>> ManagedDevice::probe_firmware(std::shared_ptr<ManagedDevice> self) {
+    // Named: see probe_on.
+    auto start = [self](std::function<void(Result<cxl::FwInfo>)> deliver) {
+        self->firmware_info(std::move(deliver));
+    };
+    auto info = co_await await_callback<cxl::FwInfo>(std::move(start));
+    if (!info.ok()) {
+        if (info.error().code == Errc::DeviceGone) {
+            co_return std::move(info).error();
+        }
+        log::debug(self->name_, ": supervision: Get FW Info failed again: ", info.error().message);
+        co_return false;
+    }
+    log::info(self->name_, ": firmware information read again");
+    std::lock_guard lock(self->mutex_);
+    self->impaired_.erase(Capability::Firmware);
+    co_return true;
+}
+
+uint64_t ManagedDevice::supervision_probes() const {
+    return supervisor_ ? supervisor_->probes() : 0;
 }
 
 TransactionOptions ManagedDevice::interactive(std::string description) const {
@@ -293,8 +491,9 @@ doe::DoeExchange ManagedDevice::arbitrated_exchange(std::shared_ptr<Session> ses
     auto channel = doe_channel_;
     auto mailbox = doe_;
     auto deadline = options_.queue_deadline;
-    return [channel, mailbox, session, deadline](doe::DoeRequest request, CancelToken cancel,
-                                                 doe::DoeMailbox::Callback done) {
+    std::weak_ptr<ManagedDevice> weak = weak_from_this();
+    return [channel, mailbox, session, deadline, weak](doe::DoeRequest request, CancelToken cancel,
+                                                       doe::DoeMailbox::Callback done) {
         TransactionOptions opts;
         opts.priority = Priority::Interactive;
         opts.deadline = Clock::now() + deadline;
@@ -307,7 +506,15 @@ doe::DoeExchange ManagedDevice::arbitrated_exchange(std::shared_ptr<Session> ses
                 CancelToken token, std::function<void(Result<doe::DoeResponse>)> deliver) mutable {
                 mailbox->async_exchange(std::move(request), std::move(token), std::move(deliver));
             },
-            std::move(done));
+            [weak, done = std::move(done)](Result<doe::DoeResponse> r) {
+                // A failed exchange may have left the DOE mailbox dead: State says so.
+                if (!r.ok()) {
+                    if (auto self = weak.lock()) {
+                        self->refresh_state();
+                    }
+                }
+                done(std::move(r));
+            });
     };
 }
 
@@ -324,15 +531,10 @@ void ManagedDevice::mailbox_call(cxl::MailboxRequest request, TransactionOptions
         std::move(options),
         [mailbox = mailbox_, request = std::move(request)](
             CancelToken cancel, std::function<void(Result<cxl::MailboxResponse>)> deliver) mutable {
-            // A mailbox taken out of service by a stuck doorbell comes back once the doorbell
-            // is idle again. If reset() refuses, async_command fails at once with the reason
-            // the mailbox was taken out of service, which is the error the caller should see.
-            if (mailbox->failure()) {
-                Status reset = mailbox->reset();
-                if (reset.ok()) {
-                    log::info(mailbox->name(), ": mailbox back in service");
-                }
-            }
+            // A command need not wait for supervision's next probe. If the mailbox stays out of
+            // service, async_command fails at once with the reason it was taken out of service,
+            // which is the error the caller should see.
+            (void)revive_mailbox(*mailbox);
             mailbox->async_command(std::move(request), std::move(cancel), std::move(deliver));
         },
         [weak, done = std::move(done)](Result<cxl::MailboxResponse> r) {
@@ -491,26 +693,31 @@ std::shared_ptr<const CdatSnapshot> ManagedDevice::cached_cdat() const {
 }
 
 void ManagedDevice::close(std::function<void()> drained) {
-    mark_gone(name_ + " is being removed");
+    mark_gone("the device is being removed");
     std::vector<std::shared_ptr<Channel>> channels;
     for (const auto& c : {mailbox_channel_, doe_channel_}) {
         if (c) {
             channels.push_back(c);
         }
     }
-    if (channels.empty()) {
-        drained();
-        return;
-    }
-    auto remaining = std::make_shared<std::atomic<size_t>>(channels.size());
+    // The supervisor and every channel report once drained; the last report is `drained`.
+    auto remaining =
+        std::make_shared<std::atomic<size_t>>(channels.size() + (supervisor_ ? 1 : 0) + 1);
     auto shared_drained = std::make_shared<std::function<void()>>(std::move(drained));
-    for (const auto& c : channels) {
-        c->close(Error(Errc::DeviceGone, name_ + " is being removed"), [remaining, shared_drained] {
-            if (remaining->fetch_sub(1) == 1) {
-                (*shared_drained)();
-            }
-        });
+    auto one = [remaining, shared_drained] {
+        if (remaining->fetch_sub(1) == 1) {
+            (*shared_drained)();
+        }
+    };
+    // The device is gone from here on, so supervision starts no further probe; a probe already
+    // queued is rejected by its channel's close below, a running one is drained with it.
+    if (supervisor_) {
+        supervisor_->stop(one);
     }
+    for (const auto& c : channels) {
+        c->close(Error(Errc::DeviceGone, name_ + " is being removed"), one);
+    }
+    one();
 }
 
 std::vector<Arbiter::ChannelReport> ManagedDevice::channel_report() const {

@@ -3,6 +3,14 @@
 // of it. Every exchange with the device goes through the channels; nothing else touches the
 // mailboxes.
 //
+// State: `gone` once removed or found gone (all-ones reads); `failed` while the mailbox is out
+// of service (a doorbell timeout, or it never opened); `degraded` while one capability is
+// unusable (CDAT: the DOE mailbox is dead or no DOE instance could be used; the firmware
+// information could not be read); `online` otherwise. state_reason says why, naming the device.
+// Supervision (daemon/device_supervisor.hpp) probes what is out of service with backoff, each
+// probe a Control-priority transaction on the device's channel, and the device returns to
+// `online` by itself; close() ends it.
+//
 // Threading: methods may be called from any thread. Callbacks run on the channel's strand (a
 // pool thread): the D-Bus layer hops back to its own loop. Property changes are announced
 // through the listener, also from a pool thread.
@@ -10,6 +18,7 @@
 
 #include <boost/asio/post.hpp>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -25,6 +34,7 @@
 #include "cxl/mailbox.hpp"
 #include "daemon/arbiter.hpp"
 #include "daemon/device_factory.hpp"
+#include "daemon/device_supervisor.hpp"
 #include "doe/cdat.hpp"
 #include "doe/doe_mailbox.hpp"
 
@@ -42,7 +52,7 @@ struct DeviceProperties {
     uint16_t device_id = 0;
     uint64_t serial = 0;  // Device Serial Number capability; 0 when absent
     DeviceState state = DeviceState::Online;
-    std::string state_reason;  // why the device is degraded, failed or gone
+    std::string state_reason;  // why the device is degraded, failed or gone ("emu0: ...")
     uint32_t payload_size = 0;
     std::string firmware_revision;
     std::optional<cxl::FwInfo> firmware;
@@ -58,6 +68,8 @@ struct ManagedDeviceOptions {
     cxl::MailboxConfig mailbox_config;
     // How long an interactive request may wait for its channel before it fails with Timeout.
     std::chrono::milliseconds queue_deadline{10000};
+    // How often what is out of service is probed (backoff from first_probe to max_interval).
+    SupervisionOptions supervision;
 };
 
 class ManagedDevice : public std::enable_shared_from_this<ManagedDevice> {
@@ -130,12 +142,16 @@ public:
     // Called after any property changed.
     void set_properties_listener(std::function<void()> listener);
 
-    // Marks the device gone (surprise removal, rescan) with the reason.
+    // Marks the device gone (surprise removal, rescan) with the reason; it stays gone.
     void mark_gone(const std::string& reason);
 
-    // Teardown: stops new submissions, cancels and drains in-flight transactions, then calls
-    // drained (on a pool thread).
+    // Teardown, and the one place supervision ends: stops supervision and new submissions,
+    // cancels and drains in-flight transactions, then calls drained (on a pool thread) once no
+    // transaction, probe or supervision timer of this device is pending.
     void close(std::function<void()> drained);
+
+    // Supervision probe rounds run so far (0 before the first), for tests and diagnostics.
+    [[nodiscard]] uint64_t supervision_probes() const;
 
     // Counters of this device's channels, for diagnostics.
     [[nodiscard]] std::vector<Arbiter::ChannelReport> channel_report() const;
@@ -145,11 +161,33 @@ public:
 
 private:
     class Opener;
+    // What can be unusable while the mailbox works (State degraded).
+    enum class Capability { Cdat, Firmware };
+
     // change returns whether it changed anything; the listener hears only of real changes.
     void update(const std::function<bool(DeviceProperties&)>& change);
     bool set_state(DeviceProperties& p, DeviceState state, std::string reason);
     // Keeps State in line with what the last mailbox command showed.
     void note_outcome(const Status& status);
+    // Recomputes State from what is out of service now (announcing a change) and wakes
+    // supervision when something it can probe is out of service.
+    void refresh_state();
+    // The recomputation alone; returns whether something supervision can probe is out of
+    // service.
+    bool update_state();
+    void impair(Capability capability, std::string reason);
+    void restore(Capability capability);
+    // `reason` as a sentence naming the device ("emu0: ...").
+    std::string named(const std::string& reason) const;
+
+    // Supervision (header comment): one round, and its probes, each a Control-priority
+    // transaction on the channel concerned. True when the probe found it whole again; an
+    // error when the channel refused the probe (closing), which ends supervision.
+    static Task<Result<bool>> supervise(std::weak_ptr<ManagedDevice> weak);
+    static Task<Result<bool>> probe_mailbox(std::shared_ptr<ManagedDevice> self);
+    static Task<Result<bool>> probe_doe(std::shared_ptr<ManagedDevice> self);
+    static Task<Result<bool>> probe_firmware(std::shared_ptr<ManagedDevice> self);
+
     TransactionOptions interactive(std::string description) const;
     void mailbox_call(cxl::MailboxRequest request, TransactionOptions options,
                       Callback<cxl::MailboxResponse> done);
@@ -166,9 +204,15 @@ private:
     std::shared_ptr<Channel> doe_channel_;  // null without a CDAT-serving DOE instance
     std::shared_ptr<cxl::Mailbox> mailbox_;
     std::shared_ptr<doe::DoeMailbox> doe_;
+    std::shared_ptr<DeviceSupervisor> supervisor_;  // set when the opening finishes
 
     mutable std::mutex mutex_;
     DeviceProperties properties_;
+    // What State is computed from (besides the transports' own failure and dead states).
+    std::optional<std::string> removed_;          // mark_gone, close: final
+    std::optional<std::string> vanished_;         // a command found the device gone
+    std::optional<Error> open_failure_;           // the mailbox never opened
+    std::map<Capability, std::string> impaired_;  // reasons, for degraded
     std::shared_ptr<const CdatSnapshot> cdat_cache_;
     std::function<void()> listener_;
 };

@@ -50,6 +50,9 @@ std::vector<std::string> DeviceInterface::update(const daemon::DeviceProperties&
     if (now.state != shown_.state) {
         changed.emplace_back("State");
     }
+    if (now.state_reason != shown_.state_reason) {
+        changed.emplace_back("StateReason");
+    }
     if (now.payload_size != shown_.payload_size) {
         changed.emplace_back("PayloadSize");
     }

@@ -35,6 +35,7 @@ private:
     uint16_t DeviceId() override { return shown_.device_id; }
     uint64_t SerialNumber() override { return shown_.serial; }
     std::string State() override;
+    std::string StateReason() override { return shown_.state_reason; }
     uint32_t PayloadSize() override { return shown_.payload_size; }
     std::string FirmwareRevision() override { return shown_.firmware_revision; }
 

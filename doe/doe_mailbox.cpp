@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 
+#include "common/hex.hpp"
 #include "common/log.hpp"
 #include "pci/capabilities.hpp"
 #include "pci/registers.hpp"
@@ -11,12 +12,6 @@ namespace cxlmgr::doe {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string hex(uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%x", v);
-    return buf;
-}
 
 std::string ms(std::chrono::milliseconds d) {
     return std::to_string(d.count()) + " ms";
@@ -74,14 +69,14 @@ public:
             finish(Error(Errc::Cancelled, "cancelled before the request was sent"));
             return;
         }
-        auto status = read_status();
+        auto status = mb_->read_status();
         if (!status.ok()) {
             fail_without_abort(std::move(status).error());
             return;
         }
         if ((*status & (kStatusError | kStatusReady)) != 0) {
             // Left over by an earlier owner (a crashed daemon, firmware): resync, then go on.
-            log::warning(mb_->describe(), ": status ", hex(*status),
+            log::warning(mb_->device_name_, ": ", mb_->describe(), ": status ", hex(*status),
                          " on entry (stale Error or response); aborting to resync");
             abort_then(Error(Errc::DeviceError, "stale Error or Data Object Ready on entry"),
                        [self = shared_from_this()] { self->send(); });
@@ -95,14 +90,7 @@ public:
     }
 
 private:
-    // Status with the device-gone check every read needs: a vanished device reads all-ones.
-    Result<uint32_t> read_status() {
-        CXLMGR_ASSIGN(uint32_t status, cs_.read32(mb_->offset_ + kRegStatus));
-        if (status == 0xFFFFFFFFu) {
-            return Error(Errc::DeviceGone, "status reads all-ones (device removed)");
-        }
-        return status;
-    }
+    Result<uint32_t> read_status() { return mb_->read_status(); }
 
     void wait_not_busy() {
         auto self = shared_from_this();
@@ -258,35 +246,21 @@ private:
     // Abort, then `next` when it completed; on failure the mailbox is dead and the exchange
     // ends with `cause` plus why the abort failed.
     void abort_then(Error cause, std::function<void()> next) {
-        log::warning(mb_->describe(), ": aborting: ", cause.message);
-        if (auto s = cs_.write32(mb_->offset_ + kRegControl, kControlAbort); !s.ok()) {
-            abort_failed(std::move(cause), "the Abort write failed: " + s.error().describe());
-            return;
-        }
-        auto self = shared_from_this();
-        const auto& t = mb_->timeouts_;
+        log::warning(mb_->device_name_, ": ", mb_->describe(), ": aborting: ", cause.message);
         // The abort cleans up after us, so it ignores the caller's cancellation.
-        async_poll(
-            mb_->executor_, t.backoff, Clock::now() + t.abort, CancelToken{},
-            [self]() -> Result<bool> {
-                CXLMGR_ASSIGN(uint32_t status, self->read_status());
-                self->last_status_ = status;
-                return (status & (kStatusBusy | kStatusError | kStatusReady)) == 0;
-            },
-            [self, cause = std::move(cause), next = std::move(next)](Status s) {
-                if (s.ok()) {
-                    next();
-                    return;
-                }
-                if (s.error().code == Errc::DeviceGone) {
-                    self->fail_without_abort(
-                        with_suffix(cause, "; the device vanished during the abort"));
-                    return;
-                }
-                self->abort_failed(cause, "the Abort did not complete within " +
-                                              ms(self->mb_->timeouts_.abort) + " (status " +
-                                              hex(self->last_status_) + ")");
-            });
+        mb_->abort([self = shared_from_this(), cause = std::move(cause),
+                    next = std::move(next)](Status s) {
+            if (s.ok()) {
+                next();
+                return;
+            }
+            if (s.error().code == Errc::DeviceGone) {
+                self->fail_without_abort(
+                    with_suffix(cause, "; the device vanished during the abort"));
+                return;
+            }
+            self->abort_failed(cause, s.error().message);
+        });
     }
 
     void abort_failed(Error cause, const std::string& why) {
@@ -310,19 +284,20 @@ private:
     DoeRequest request_;
     CancelToken cancel_;
     Callback done_;
-    uint32_t last_status_ = 0;
 };
 
-DoeMailbox::DoeMailbox(boost::asio::any_io_executor executor,
+DoeMailbox::DoeMailbox(std::string device_name, boost::asio::any_io_executor executor,
                        std::shared_ptr<pci::ConfigSpace> config, uint32_t offset, uint8_t version,
                        DoeTimeouts timeouts)
-    : executor_(std::move(executor)),
+    : device_name_(std::move(device_name)),
+      executor_(std::move(executor)),
       config_(std::move(config)),
       offset_(offset),
       version_(version),
       timeouts_(timeouts) {}
 
-Result<std::shared_ptr<DoeMailbox>> DoeMailbox::create(boost::asio::any_io_executor executor,
+Result<std::shared_ptr<DoeMailbox>> DoeMailbox::create(std::string device_name,
+                                                       boost::asio::any_io_executor executor,
                                                        std::shared_ptr<pci::ConfigSpace> config,
                                                        uint32_t cap_offset, DoeTimeouts timeouts) {
     if (!config) {
@@ -342,8 +317,9 @@ Result<std::shared_ptr<DoeMailbox>> DoeMailbox::create(boost::asio::any_io_execu
                                          hex(header & 0xFFFF) + ", not DOE (0x2e)");
     }
     auto version = static_cast<uint8_t>((header >> 16) & 0xF);
-    return std::shared_ptr<DoeMailbox>(
-        new DoeMailbox(std::move(executor), std::move(config), cap_offset, version, timeouts));
+    return std::shared_ptr<DoeMailbox>(new DoeMailbox(std::move(device_name), std::move(executor),
+                                                      std::move(config), cap_offset, version,
+                                                      timeouts));
 }
 
 void DoeMailbox::async_exchange(DoeRequest request, CancelToken cancel, Callback done) {
@@ -379,6 +355,75 @@ void DoeMailbox::async_exchange(DoeRequest request, CancelToken cancel, Callback
     boost::asio::post(executor_, [exchange] { exchange->start(); });
 }
 
+void DoeMailbox::async_revive(std::function<void(Status)> done) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!dead_ || in_flight_) {
+            Status s = dead_ ? Status(Error(Errc::Busy, describe() + ": an exchange is in flight"))
+                             : ok_status();
+            boost::asio::post(executor_, [s = std::move(s), done = std::move(done)] { done(s); });
+            return;
+        }
+        in_flight_ = true;  // no exchange may start while the Abort runs
+    }
+    auto finish = [self = shared_from_this(), done = std::move(done)](Status s) {
+        self->release();
+        done(std::move(s));
+    };
+    boost::asio::post(executor_, [self = shared_from_this(), finish = std::move(finish)] {
+        self->abort([self, finish](Status s) {
+            if (!s.ok()) {
+                finish(s.error().with_context(self->describe() + " stays dead"));
+                return;
+            }
+            {
+                std::lock_guard lock(self->mutex_);
+                self->dead_.reset();
+            }
+            log::info(self->device_name_, ": ", self->describe(),
+                      ": an Abort completed, the mailbox is usable again");
+            finish(ok_status());
+        });
+    });
+}
+
+Result<uint32_t> DoeMailbox::read_status() {
+    CXLMGR_ASSIGN(uint32_t status, config_->read32(offset_ + kRegStatus));
+    if (status == 0xFFFFFFFFu) {
+        return Error(Errc::DeviceGone, "status reads all-ones (device removed)");
+    }
+    return status;
+}
+
+void DoeMailbox::abort(std::function<void(Status)> done) {
+    if (auto s = config_->write32(offset_ + kRegControl, kControlAbort); !s.ok()) {
+        Error e = std::move(s).error();
+        boost::asio::post(executor_, [e, done = std::move(done)] {
+            done(Error(e.code == Errc::DeviceGone ? Errc::DeviceGone : Errc::DeviceError,
+                       "the Abort write failed: " + e.describe()));
+        });
+        return;
+    }
+    auto self = shared_from_this();
+    auto last_status = std::make_shared<uint32_t>(0);
+    async_poll(
+        executor_, timeouts_.backoff, Clock::now() + timeouts_.abort, CancelToken{},
+        [self, last_status]() -> Result<bool> {
+            CXLMGR_ASSIGN(uint32_t status, self->read_status());
+            *last_status = status;
+            return (status & (kStatusBusy | kStatusError | kStatusReady)) == 0;
+        },
+        [self, last_status, done = std::move(done)](Status s) {
+            if (s.ok() || s.error().code == Errc::DeviceGone) {
+                done(std::move(s));
+                return;
+            }
+            done(Error(s.error().code, "the Abort did not complete within " +
+                                           ms(self->timeouts_.abort) + " (status " +
+                                           hex(*last_status) + ")"));
+        });
+}
+
 bool DoeMailbox::in_flight() const {
     std::lock_guard lock(mutex_);
     return in_flight_;
@@ -399,7 +444,7 @@ std::string DoeMailbox::describe() const {
 }
 
 void DoeMailbox::mark_dead(Error reason) {
-    log::error(describe(), ": marked dead: ", reason.message);
+    log::error(device_name_, ": ", describe(), ": marked dead: ", reason.message);
     std::lock_guard lock(mutex_);
     if (!dead_) {
         dead_ = std::move(reason);

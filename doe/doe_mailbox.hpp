@@ -11,7 +11,12 @@
 //            device has nothing left afterwards.
 // Any failure after the request started going out ends with an Abort (timeouts.abort): if the
 // Abort completes the mailbox is usable again, otherwise it is marked dead and every later
-// exchange fails at once. An all-ones status means the device is gone: no Abort is attempted.
+// exchange fails at once, until async_revive() sees an Abort complete (the daemon's device
+// supervision retries it with backoff). An all-ones status means the device is gone: no Abort is
+// attempted.
+//
+// Every log line names the device: the mailbox is created with the name of the device it
+// belongs to.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -79,8 +84,9 @@ public:
     using Callback = std::function<void(Result<DoeResponse>)>;
 
     // Reads the capability header at cap_offset (must be a DOE capability). The config space is
-    // shared so that exchanges in flight keep it alive.
-    static Result<std::shared_ptr<DoeMailbox>> create(boost::asio::any_io_executor executor,
+    // shared so that exchanges in flight keep it alive. `device_name` starts every log line.
+    static Result<std::shared_ptr<DoeMailbox>> create(std::string device_name,
+                                                      boost::asio::any_io_executor executor,
                                                       std::shared_ptr<pci::ConfigSpace> config,
                                                       uint32_t cap_offset,
                                                       DoeTimeouts timeouts = {});
@@ -89,6 +95,12 @@ public:
     // call while one is in flight fails with Busy; on a dead mailbox every call fails at once.
     // `cancel` is observed while waiting; a cancelled exchange that reached the device is aborted.
     void async_exchange(DoeRequest request, CancelToken cancel, Callback done);
+
+    // Tries to bring a dead mailbox back: an Abort, and the mailbox is usable again once the
+    // device has cleared Busy, Error and Data Object Ready within timeouts.abort. `done` runs
+    // once, on the executor, never inline: ok when the mailbox is usable (also when it was not
+    // dead), Busy while an exchange is in flight, otherwise why it stays dead.
+    void async_revive(std::function<void(Status)> done);
 
     [[nodiscard]] uint32_t offset() const { return offset_; }
     [[nodiscard]] uint8_t capability_version() const { return version_; }
@@ -100,16 +112,25 @@ public:
     [[nodiscard]] std::optional<Error> dead_reason() const;
     // "DOE mailbox at 0x110", the prefix of every error this mailbox reports.
     [[nodiscard]] std::string describe() const;
+    // The device this mailbox belongs to.
+    [[nodiscard]] const std::string& device_name() const { return device_name_; }
 
 private:
     class Exchange;
     friend class Exchange;
 
-    DoeMailbox(boost::asio::any_io_executor executor, std::shared_ptr<pci::ConfigSpace> config,
-               uint32_t offset, uint8_t version, DoeTimeouts timeouts);
+    DoeMailbox(std::string device_name, boost::asio::any_io_executor executor,
+               std::shared_ptr<pci::ConfigSpace> config, uint32_t offset, uint8_t version,
+               DoeTimeouts timeouts);
+    // Status with the device-gone check every read needs: a vanished device reads all-ones.
+    Result<uint32_t> read_status();
+    // Writes Abort and waits up to timeouts.abort for Busy, Error and Ready to clear. Fails with
+    // DeviceGone when the device vanished meanwhile, otherwise with why the Abort failed.
+    void abort(std::function<void(Status)> done);
     void mark_dead(Error reason);
     void release();
 
+    const std::string device_name_;
     boost::asio::any_io_executor executor_;
     std::shared_ptr<pci::ConfigSpace> config_;
     uint32_t offset_;

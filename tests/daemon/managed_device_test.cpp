@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 
 #include "common/coro.hpp"
 #include "cxl/command_table.hpp"
@@ -11,11 +13,13 @@
 #include "cxl/return_code.hpp"
 #include "emu/event_records.hpp"
 #include "emu/type3_device.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace cxlmgr::daemon {
 namespace {
 
 using namespace std::chrono_literals;
+using cxlmgr::testing::eventually;
 
 template <typename T>
 struct Waiter {
@@ -227,6 +231,8 @@ TEST_F(DeviceRig, StuckDoorbellFailsTheMailboxThenItRecovers) {
     desc.timing = {{"mailbox_timeout_fault_us", 300000}};
     ManagedDeviceOptions options;
     options.mailbox_config.doorbell_timeout = 100ms;
+    // The command brings the mailbox back here, not supervision.
+    options.supervision.first_probe = std::chrono::hours(1);
     open(desc, options);
     model->arm_fault(emu::Fault::MailboxTimeout);
     Waiter<nlohmann::json> w;
@@ -241,6 +247,168 @@ TEST_F(DeviceRig, StuckDoorbellFailsTheMailboxThenItRecovers) {
     auto ok = later.get();
     ASSERT_TRUE(ok.ok()) << ok.error().describe();
     EXPECT_EQ(device->properties().state, DeviceState::Online);
+}
+
+// What the properties listener announced: the state read at each notification. The listener
+// holds it, so it outlives the test body (close() in TearDown announces too).
+struct Announcements {
+    std::mutex mutex;
+    std::vector<std::pair<DeviceState, std::string>> seen;
+
+    static std::shared_ptr<Announcements> listen(const std::shared_ptr<ManagedDevice>& device) {
+        auto self = std::make_shared<Announcements>();
+        std::weak_ptr<ManagedDevice> weak = device;
+        device->set_properties_listener([self, weak] {
+            if (auto d = weak.lock()) {
+                auto p = d->properties();
+                std::lock_guard lock(self->mutex);
+                self->seen.emplace_back(p.state, p.state_reason);
+            }
+        });
+        return self;
+    }
+    bool announced(DeviceState state) {
+        std::lock_guard lock(mutex);
+        return std::any_of(seen.begin(), seen.end(),
+                           [state](const auto& s) { return s.first == state; });
+    }
+};
+
+// Problem 5: after a doorbell timeout the mailbox used to stay out of service, and State
+// failed, until somebody sent a command. Supervision probes the doorbell and brings it back.
+TEST_F(DeviceRig, FailedMailboxComesBackByItself) {
+    // The doorbell clears 2 s after the command, long after the 100 ms timeout: the state
+    // read below is failed even on a busy machine.
+    auto desc = emu::default_device_description("emu0");
+    desc.timing = {{"mailbox_timeout_fault_us", 2000000}};
+    ManagedDeviceOptions options;
+    options.mailbox_config.doorbell_timeout = 100ms;
+    open(desc, options);
+    auto announcements = Announcements::listen(device);
+
+    model->arm_fault(emu::Fault::MailboxTimeout);
+    Waiter<nlohmann::json> w;
+    device->identify(w.callback());
+    auto r = w.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::Timeout) << r.error().describe();
+    auto failed = device->properties();
+    EXPECT_EQ(failed.state, DeviceState::Failed);
+    EXPECT_EQ(failed.state_reason.rfind("emu0: the doorbell did not clear", 0), 0u)
+        << failed.state_reason;
+    model->clear_faults();
+
+    // No command from here on: a probe sees the doorbell clear.
+    ASSERT_TRUE(eventually([&] { return device->properties().state == DeviceState::Online; }))
+        << device->properties().state_reason;
+    EXPECT_EQ(device->properties().state_reason, "");
+    EXPECT_TRUE(eventually([&] { return announcements->announced(DeviceState::Online); }));
+    EXPECT_GE(device->supervision_probes(), 1u);
+
+    Waiter<nlohmann::json> again;
+    device->identify(again.callback());
+    auto ok = again.get();
+    EXPECT_TRUE(ok.ok()) << ok.error().describe();
+}
+
+struct DeadDoeRig : DeviceRig {
+    void SetUp() override {
+        ManagedDeviceOptions options;
+        options.doe_timeouts.busy = options.doe_timeouts.response = options.doe_timeouts.abort =
+            50ms;
+        open(emu::default_device_description("emu0"), options);
+    }
+    Result<std::shared_ptr<const CdatSnapshot>> read_cdat(bool refresh) {
+        Waiter<std::shared_ptr<const CdatSnapshot>> w;
+        device->cdat(refresh, w.callback());
+        return w.get();
+    }
+};
+
+// Problem 5: a DOE mailbox marked dead used to fail every CDAT call until the daemon restarted,
+// while State said online. Now State is degraded with the reason, and the DOE comes back.
+TEST_F(DeadDoeRig, DeadDoeDegradesTheDeviceUntilItComesBackByItself) {
+    auto announcements = Announcements::listen(device);
+    model->arm_fault(emu::Fault::DoeBusy, emu::FaultSet::kForever);
+    auto r = read_cdat(true);
+    ASSERT_FALSE(r.ok());
+    auto p = device->properties();
+    EXPECT_EQ(p.state, DeviceState::Degraded);
+    EXPECT_EQ(p.state_reason.rfind("emu0: CDAT unavailable: DOE mailbox at 0x110 is dead (", 0), 0u)
+        << p.state_reason;
+    EXPECT_TRUE(announcements->announced(DeviceState::Degraded));
+    // Busy stays stuck: every probe's Abort fails, the device stays degraded.
+    ASSERT_TRUE(eventually([&] { return device->supervision_probes() >= 2; }));
+    EXPECT_EQ(device->properties().state, DeviceState::Degraded);
+    EXPECT_FALSE(read_cdat(true).ok());
+
+    model->clear_faults();
+    ASSERT_TRUE(eventually([&] { return device->properties().state == DeviceState::Online; }))
+        << device->properties().state_reason;
+    EXPECT_EQ(device->properties().state_reason, "");
+    EXPECT_TRUE(eventually([&] { return announcements->announced(DeviceState::Online); }));
+    auto table = read_cdat(true);
+    ASSERT_TRUE(table.ok()) << table.error().describe();
+    EXPECT_EQ((*table)->raw.size(), (*table)->table.header.length);
+}
+
+// The brief's sequence: doe-busy twice (the exchange's Abort uses up one, so it dies), then
+// the faults cleared: CDAT is readable again without a restart.
+TEST_F(DeadDoeRig, CdatIsReadableAgainAfterTheFaultsAreCleared) {
+    model->arm_fault(emu::Fault::DoeBusy, 2);
+    ASSERT_FALSE(read_cdat(true).ok());
+    model->clear_faults();
+    ASSERT_TRUE(eventually([&] { return device->properties().state == DeviceState::Online; }))
+        << device->properties().state_reason;
+    auto table = read_cdat(true);
+    EXPECT_TRUE(table.ok()) << table.error().describe();
+}
+
+// close() is where supervision ends: a supervision wait of an hour must not hold up the pool
+// (the arbiter's shutdown joins it), and a probe in flight is drained before `drained` runs.
+TEST_F(DeviceRig, CloseEndsAPendingSupervisionWait) {
+    ManagedDeviceOptions options;
+    options.doe_timeouts.busy = options.doe_timeouts.response = options.doe_timeouts.abort = 50ms;
+    options.supervision.first_probe = std::chrono::hours(1);
+    open(emu::default_device_description("emu0"), options);
+    model->arm_fault(emu::Fault::DoeBusy, emu::FaultSet::kForever);
+    Waiter<std::shared_ptr<const CdatSnapshot>> w;
+    device->cdat(true, w.callback());
+    ASSERT_FALSE(w.get().ok());
+    ASSERT_EQ(device->properties().state, DeviceState::Degraded);
+
+    std::promise<void> drained;
+    device->close([&] { drained.set_value(); });
+    ASSERT_EQ(drained.get_future().wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(device->properties().state, DeviceState::Gone);
+    device.reset();
+    auto shutdown = std::async(std::launch::async, [this] { arbiter.shutdown(); });
+    EXPECT_EQ(shutdown.wait_for(20s), std::future_status::ready)
+        << "something of the closed device is still pending on the pool";
+}
+
+TEST_F(DeviceRig, CloseWhileProbingDrainsTheProbe) {
+    ManagedDeviceOptions options;
+    options.doe_timeouts.busy = options.doe_timeouts.response = options.doe_timeouts.abort = 50ms;
+    options.supervision.first_probe = 1ms;
+    options.supervision.max_interval = 1ms;
+    open(emu::default_device_description("emu0"), options);
+    model->arm_fault(emu::Fault::DoeBusy, emu::FaultSet::kForever);
+    Waiter<std::shared_ptr<const CdatSnapshot>> w;
+    device->cdat(true, w.callback());
+    ASSERT_FALSE(w.get().ok());
+    // Each probe is a 50 ms Abort that fails: one is in flight most of the time.
+    ASSERT_TRUE(eventually([&] { return device->supervision_probes() >= 3; }));
+
+    std::promise<void> drained;
+    device->close([&] { drained.set_value(); });
+    ASSERT_EQ(drained.get_future().wait_for(20s), std::future_status::ready);
+    const auto probes = device->supervision_probes();
+    auto shutdown = std::async(std::launch::async, [this] { arbiter.shutdown(); });
+    ASSERT_EQ(shutdown.wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(device->supervision_probes(), probes) << "a probe ran after close() drained";
+    EXPECT_EQ(device->properties().state, DeviceState::Gone);
+    device.reset();
 }
 
 TEST_F(ManagedDeviceTest, SurpriseRemovalMarksTheDeviceGone) {

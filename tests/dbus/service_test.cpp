@@ -202,17 +202,22 @@ TEST_F(ServiceTest, PropertyChangesAreAnnouncedOnlyForWhatChanged) {
     auto emu0 = device_client("emu0");
     ASSERT_EQ(emu0->State(), "online");
     devices_.at("emu0")->mark_gone("unplugged by the test");
-    EXPECT_TRUE(emu0->changes.wait_for("org.cxlmgr1.Device.State=gone"));
+    // StateReason is announced after State, in the same signal.
+    EXPECT_TRUE(
+        emu0->changes.wait_for("org.cxlmgr1.Device.StateReason=emu0: unplugged by the test"));
     EXPECT_EQ(emu0->State(), "gone");
-    // Only State changed on org.cxlmgr1.Device. (The Cdat properties may be announced too,
-    // by the background read that exporting the object started.)
+    // Only State and its reason changed on org.cxlmgr1.Device. (The Cdat properties may be
+    // announced too, by the background read that exporting the object started.)
     std::vector<std::string> device_changes;
     for (const auto& entry : emu0->changes.entries()) {
         if (entry.rfind("org.cxlmgr1.Device.", 0) == 0) {
             device_changes.push_back(entry);
         }
     }
-    EXPECT_EQ(device_changes, (std::vector<std::string>{"org.cxlmgr1.Device.State=gone"}));
+    EXPECT_EQ(device_changes, (std::vector<std::string>{
+                                  "org.cxlmgr1.Device.State=gone",
+                                  "org.cxlmgr1.Device.StateReason=emu0: unplugged by the test"}));
+    EXPECT_EQ(emu0->StateReason(), "emu0: unplugged by the test");
 }
 
 TEST_F(ServiceTest, RemovingADeviceEndsItsCallsInFlightWithDeviceGone) {

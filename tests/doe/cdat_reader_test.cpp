@@ -246,8 +246,8 @@ TEST(CdatRead, HeaderClaimingMoreThanTheEntriesIsCaughtByTheParser) {
 Result<std::vector<uint8_t>> read_fake(FakeDoeConfig::Responder responder) {
     boost::asio::io_context io;
     auto fake = std::make_shared<FakeDoeConfig>(std::move(responder));
-    auto mb =
-        doe::DoeMailbox::create(io.get_executor(), fake, FakeDoeConfig::kDoe, fast_timeouts());
+    auto mb = doe::DoeMailbox::create("fake", io.get_executor(), fake, FakeDoeConfig::kDoe,
+                                      fast_timeouts());
     if (!mb.ok())
         return mb.error();
     std::optional<Result<std::vector<uint8_t>>> out;

@@ -17,8 +17,8 @@ Result<std::vector<doe::DoeProtocol>> discover_fake(
     auto fake = std::make_shared<FakeDoeConfig>(std::move(responder), version);
     if (keep)
         *keep = fake;
-    auto mb =
-        doe::DoeMailbox::create(io.get_executor(), fake, FakeDoeConfig::kDoe, fast_timeouts());
+    auto mb = doe::DoeMailbox::create("fake", io.get_executor(), fake, FakeDoeConfig::kDoe,
+                                      fast_timeouts());
     if (!mb.ok())
         return mb.error();
     std::optional<Result<std::vector<doe::DoeProtocol>>> out;

@@ -84,6 +84,38 @@ TEST_F(DoeMailboxTest, BusyStuckForeverKillsTheMailbox) {
     EXPECT_EQ(emu.config->reads + emu.config->writes, accesses);
 }
 
+// Dead is not forever: async_revive tries an Abort, and the mailbox serves exchanges again once
+// one completes (the daemon's supervision calls it with backoff).
+TEST_F(DoeMailboxTest, DeadMailboxIsRevivedOnceAnAbortCompletes) {
+    auto revive = [&] {
+        return emu.run<void>([&](auto cb) { emu.mailbox->async_revive(std::move(cb)); });
+    };
+    ASSERT_TRUE(revive().ok()) << "reviving a live mailbox has nothing to do";
+    EXPECT_EQ(emu.config->abort_writes, 0u);
+
+    emu.model->arm_fault(Fault::DoeBusy, emu::FaultSet::kForever);
+    ASSERT_FALSE(emu.exchange(discovery_request(0)).ok());
+    ASSERT_TRUE(emu.mailbox->dead());
+
+    // Still stuck: the Abort does not complete, the mailbox stays dead with the reason.
+    auto stuck = revive();
+    ASSERT_FALSE(stuck.ok());
+    EXPECT_NE(stuck.error().message.find("DOE mailbox at 0x110 stays dead: the Abort did not "
+                                         "complete within 50 ms"),
+              std::string::npos)
+        << stuck.error().describe();
+    EXPECT_TRUE(emu.mailbox->dead());
+    EXPECT_FALSE(emu.mailbox->in_flight());
+
+    emu.model->clear_faults();
+    auto aborts = emu.config->abort_writes;
+    auto revived = revive();
+    ASSERT_TRUE(revived.ok()) << revived.error().describe();
+    EXPECT_EQ(emu.config->abort_writes, aborts + 1);
+    EXPECT_FALSE(emu.mailbox->dead_reason().has_value());
+    expect_usable();
+}
+
 TEST_F(DoeMailboxTest, ErrorBitIsAbortedAndCleared) {
     emu.model->arm_fault(Fault::DoeError);
     auto r = emu.exchange(discovery_request(0));
@@ -285,11 +317,11 @@ TEST_F(DoeMailboxTest, RequestLongerThanTheMaximumIsRefused) {
 TEST(DoeMailboxCreate, RefusesWhatIsNotADoeCapability) {
     EmuDoe emu;
     ASSERT_EQ(emu.init(), "");
-    auto not_doe = doe::DoeMailbox::create(emu.io.get_executor(), emu.config, 0x100);
+    auto not_doe = doe::DoeMailbox::create("emu0", emu.io.get_executor(), emu.config, 0x100);
     ASSERT_FALSE(not_doe.ok());
     EXPECT_EQ(not_doe.error().code, Errc::NotFound);
     EXPECT_NE(not_doe.error().message.find("not DOE"), std::string::npos);
-    auto misaligned = doe::DoeMailbox::create(emu.io.get_executor(), emu.config, 0x112);
+    auto misaligned = doe::DoeMailbox::create("emu0", emu.io.get_executor(), emu.config, 0x112);
     ASSERT_FALSE(misaligned.ok());
     EXPECT_EQ(misaligned.error().code, Errc::InvalidArgument);
     EXPECT_EQ(emu.mailbox->capability_version(), 1);
@@ -322,8 +354,8 @@ TEST(DoeMailboxFake, ResponseForAnotherProtocolIsAbortedAndReported) {
     auto fake = std::make_shared<FakeDoeConfig>([](const std::vector<uint32_t>&) {
         return std::vector<uint32_t>{0x00021E98, 3, 0};
     });
-    auto mb =
-        doe::DoeMailbox::create(io.get_executor(), fake, FakeDoeConfig::kDoe, fast_timeouts());
+    auto mb = doe::DoeMailbox::create("fake", io.get_executor(), fake, FakeDoeConfig::kDoe,
+                                      fast_timeouts());
     ASSERT_TRUE(mb.ok());
     std::optional<Result<doe::DoeResponse>> out;
     (*mb)->async_exchange(discovery_request(0), {}, [&](auto r) { out.emplace(r); });
@@ -339,8 +371,8 @@ TEST(DoeMailboxFake, ExtraDataAfterTheAnnouncedLengthIsMalformed) {
     auto fake = std::make_shared<FakeDoeConfig>([](const std::vector<uint32_t>&) {
         return std::vector<uint32_t>{0x00000001, 3, 0x01000001, 0xDEAD};
     });
-    auto mb =
-        doe::DoeMailbox::create(io.get_executor(), fake, FakeDoeConfig::kDoe, fast_timeouts());
+    auto mb = doe::DoeMailbox::create("fake", io.get_executor(), fake, FakeDoeConfig::kDoe,
+                                      fast_timeouts());
     ASSERT_TRUE(mb.ok());
     std::optional<Result<doe::DoeResponse>> out;
     (*mb)->async_exchange(discovery_request(0), {}, [&](auto r) { out.emplace(r); });

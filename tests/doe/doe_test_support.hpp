@@ -8,10 +8,10 @@
 #include <memory>
 #include <optional>
 
-#include "emu/type3_device.hpp"
 #include "doe/cdat_reader.hpp"
 #include "doe/discovery.hpp"
 #include "doe/doe_mailbox.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace cxlmgr::testing {
@@ -127,7 +127,8 @@ struct EmuDoe {
         if (offsets->size() != 1)
             return "expected one DOE capability";
         config->control_offsets.push_back(offsets->front() + doe::kRegControl);
-        auto mb = doe::DoeMailbox::create(io.get_executor(), config, offsets->front(), timeouts);
+        auto mb = doe::DoeMailbox::create(model->name(), io.get_executor(), config,
+                                          offsets->front(), timeouts);
         if (!mb.ok())
             return mb.error().describe();
         mailbox = *mb;

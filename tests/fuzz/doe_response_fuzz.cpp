@@ -35,8 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     boost::asio::io_context io;
     doe::DoeTimeouts timeouts;
     timeouts.busy = timeouts.response = timeouts.abort = std::chrono::milliseconds(0);
-    auto mb =
-        doe::DoeMailbox::create(io.get_executor(), fake, testing::FakeDoeConfig::kDoe, timeouts);
+    auto mb = doe::DoeMailbox::create("fake", io.get_executor(), fake, testing::FakeDoeConfig::kDoe,
+                                      timeouts);
     if (!mb.ok()) {
         __builtin_trap();
     }

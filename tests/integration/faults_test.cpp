@@ -6,6 +6,7 @@
 #include "emu/firmware_image.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace cxlmgr::testing {
 namespace {
@@ -106,6 +107,109 @@ TEST_F(TwoDeviceTest, SurpriseRemovalMarksTheDeviceGone) {
     // The contract's State for a device that vanished.
     EXPECT_EQ(emu0.State(), "gone");
     expect_bystander_answers(*conn);
+}
+
+// Problem 5 over D-Bus: a device whose mailbox was taken out of service by a doorbell timeout
+// comes back online by itself once the doorbell clears, with no command sent to it, and says
+// why it was failed meanwhile (StateReason).
+TEST_F(TwoDeviceTest, FailedMailboxComesBackOnlineByItself) {
+    // The stuck doorbell clears after 5 s, well past the daemon's 2 s doorbell timeout.
+    start_daemon(DaemonOptions::configured(daemon_config(
+        {emulated_device("emu0", {{"timing", {{"mailbox_timeout_fault_us", 5000000}}}}),
+         emulated_device("emu1")})));
+    auto conn = connect();
+    EmulatorProxy emulator(*conn, device_path("emu0"));
+    DeviceProxy emu0(*conn, device_path("emu0"));
+    EXPECT_EQ(emu0.StateReason(), "");
+    wait_for_startup_commands("emu0");
+
+    emulator.InjectFault("mailbox-timeout", {});
+    EXPECT_EQ(dbus_error_name([&] { emu0.Identify(); }), "org.cxlmgr1.Error.Timeout");
+    EXPECT_EQ(emu0.State(), "failed");
+    EXPECT_EQ(emu0.StateReason().rfind("emu0: the doorbell did not clear", 0), 0u)
+        << emu0.StateReason();
+    emulator.ClearFaults();
+    expect_bystander_answers(*conn);
+
+    // Only property reads from here on.
+    EXPECT_TRUE(eventually([&] { return emu0.State() == "online"; }, 30s)) << emu0.StateReason();
+    EXPECT_EQ(emu0.StateReason(), "");
+    EXPECT_NE(daemon().log().find("emu0: state failed -> online"), std::string::npos);
+    auto [rc, out] = emu0.Command(0x4000, {});
+    EXPECT_EQ(rc, 0);
+}
+
+class DeadDoeTest : public TwoDeviceTest {
+protected:
+    void SetUp() override {
+        TwoDeviceTest::SetUp();
+        start_daemon(DaemonOptions::emulated(2));
+        conn_ = connect();
+        emulator_ = std::make_unique<EmulatorProxy>(*conn_, device_path("emu0"));
+        device_ = std::make_unique<DeviceProxy>(*conn_, device_path("emu0"));
+        cdat_ = std::make_unique<CdatProxy>(*conn_, device_path("emu0"));
+        ASSERT_FALSE(cdat_->ReadRaw().empty());
+    }
+    void TearDown() override {
+        cdat_.reset();
+        device_.reset();
+        emulator_.reset();
+        conn_.reset();
+        TwoDeviceTest::TearDown();
+    }
+    // The DOE Busy bit stuck for `count` Aborts; one Cdat.Refresh then kills the DOE mailbox.
+    void kill_the_doe(uint32_t count) {
+        emulator_->InjectFault("doe-busy", {{"count", sdbus::Variant(count)}});
+        std::string name = dbus_error_name([&] { cdat_->Refresh(); });
+        EXPECT_TRUE(name == "org.cxlmgr1.Error.Busy" || name == "org.cxlmgr1.Error.Timeout")
+            << name;
+    }
+    // Back online by itself, and the table is read again from the device.
+    void expect_recovery() {
+        EXPECT_TRUE(eventually([&] { return device_->State() == "online"; }, 30s))
+            << device_->StateReason();
+        EXPECT_EQ(device_->StateReason(), "");
+        EXPECT_NO_THROW(cdat_->Refresh());
+        EXPECT_EQ(cdat_->ReadRaw(), reference_cdat(emulated_device("emu0")));
+    }
+
+    std::unique_ptr<sdbus::IConnection> conn_;
+    std::unique_ptr<EmulatorProxy> emulator_;
+    std::unique_ptr<DeviceProxy> device_;
+    std::unique_ptr<CdatProxy> cdat_;
+};
+
+// Problem 5: a dead DOE mailbox used to fail every CDAT call until the daemon restarted, while
+// State said online. Now the device is degraded, says why, and comes back once the Busy bit
+// clears.
+TEST_F(DeadDoeTest, DeadDoeDegradesTheDeviceWithAReasonUntilItComesBack) {
+    // Many more Aborts than supervision tries before ClearFaults: the DOE stays dead till then.
+    kill_the_doe(100000);
+    EXPECT_EQ(device_->State(), "degraded");
+    EXPECT_EQ(
+        device_->StateReason().rfind("emu0: CDAT unavailable: DOE mailbox at 0x110 is dead", 0), 0u)
+        << device_->StateReason();
+    std::string message;
+    EXPECT_EQ(dbus_error_name([&] { cdat_->Refresh(); }, &message),
+              "org.cxlmgr1.Error.DeviceError");
+    EXPECT_EQ(message.rfind("emu0: ", 0), 0u) << message;
+    EXPECT_NE(message.find("DOE mailbox at 0x110 is dead after an earlier failure"),
+              std::string::npos)
+        << message;
+    expect_bystander_answers(*conn_);
+
+    emulator_->ClearFaults();
+    expect_recovery();
+    EXPECT_NE(daemon().log().find("emu0: DOE mailbox at 0x110: an Abort completed"),
+              std::string::npos);
+}
+
+// The sequence of the report: doe-busy twice, one Cdat.Refresh, ClearFaults; CDAT used to stay
+// unreadable until the daemon restarted.
+TEST_F(DeadDoeTest, CdatIsReadableAgainAfterTheFaultsAreCleared) {
+    kill_the_doe(2);
+    emulator_->ClearFaults();
+    expect_recovery();
 }
 
 // Transfer FW (0x0201), full transfer, built here from the specification's layout: action,
