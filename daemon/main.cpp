@@ -40,15 +40,11 @@ using namespace cxlmgr;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-std::string spec_name(const daemon::DeviceSpec& spec) {
-    return spec.backend == daemon::Backend::Emulated ? spec.emulated.name : spec.address;
-}
-
 int run_probe(const daemon::Options& opts, const daemon::DaemonConfig& config) {
     int status = 0;
     bool dumped = false;
     for (const auto& spec : config.devices) {
-        std::string name = spec_name(spec);
+        std::string name = daemon::spec_name(spec);
         if (opts.mode == daemon::Options::Mode::DumpConfig && name != opts.dump_device) {
             continue;
         }
@@ -180,7 +176,7 @@ public:
     void open(const daemon::DeviceSpec& spec, std::function<void()> next) {
         auto opened = daemon::open_device(spec);
         if (!opened.ok()) {
-            log::error(spec_name(spec), ": not managed: ", opened.error().message);
+            log::error(daemon::spec_name(spec), ": not managed: ", opened.error().message);
             next();
             return;
         }
