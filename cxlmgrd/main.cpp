@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <sdbus-c++/Error.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -154,7 +155,10 @@ public:
             sd_notify(0, "STOPPING=1");
             stop(0, "signal " + std::to_string(signal));
         });
-        service_->set_failure_hook([this](const Error& e) { stop(kExitFailure, e.message); });
+        service_->set_failure_hook([this](const Error& e) {
+            bus_lost_ = true;
+            stop(kExitFailure, e.message);
+        });
         service_->set_rescan_hook([registry = registry_](dbus::Service::RescanDone done) {
             registry->rescan(std::move(done));
         });
@@ -163,7 +167,7 @@ public:
         watchdog_.start();
         sd_notifyf(0, "STATUS=Opening %zu device(s)", specs.size());
         registry_->start(std::move(specs), [this](Status opened) { started(std::move(opened)); });
-        io_.run();
+        run_loop();
 
         // The shutdown is over: only now are objects destroyed. The service first (its objects
         // and finished jobs still hold devices), then the registry (the arbiter's pool, whose
@@ -177,6 +181,25 @@ public:
     }
 
 private:
+    // Runs the loop until stop() has run the shutdown. Once the bus connection is lost, the
+    // D-Bus objects' signals (a property that changes while the devices close, a job that ends)
+    // can only fail: sdbus-c++ throws, out of the handler and out of run(). Those failures are
+    // logged and the loop goes on with the shutdown; any other exception is a bug and ends the
+    // process as before.
+    void run_loop() {
+        for (;;) {
+            try {
+                io_.run();
+                return;
+            } catch (const sdbus::Error& e) {
+                if (!bus_lost_) {
+                    throw;
+                }
+                log::info("D-Bus: not sent, the connection is gone: ", e.getMessage());
+            }
+        }
+    }
+
     // Every device was handled (or a stop came first): take the name, which tells systemd
     // (Type=dbus) and clients that we serve.
     void started(Status opened) {
@@ -220,6 +243,7 @@ private:
     std::shared_ptr<dbus::Service> service_;
     std::shared_ptr<daemon::DeviceRegistry> registry_;
     bool stopping_ = false;
+    bool bus_lost_ = false;
     std::string stop_reason_;
     int exit_code_ = 0;
 };

@@ -1,5 +1,8 @@
-// cxlmgrd started while another connection owns org.cxlmgr1: it opens its devices, exports
-// them (which starts their event collectors), cannot take the name, and must then leave by the
+// cxlmgrd's ways out besides a stop (SIGTERM, tests/install/notify_test.cpp and every
+// integration test's TearDown): each takes the same shutdown and ends with a clean exit.
+//
+// Started while another connection owns org.cxlmgr1, cxlmgrd opens its devices, exports them
+// (which starts their event collectors), cannot take the name, and must then leave by the
 // same shutdown as a stop: exit 1, with nothing left running and no sanitizer report. Once
 // this path destroyed the arbiter's pool while the event journal thread still held work of the
 // collectors (their start-up read of the journal), which then posted to the pool's strands and
@@ -8,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <sdbus-c++/sdbus-c++.h>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +24,7 @@
 namespace cxlmgr::testing {
 namespace {
 
-TEST(NameTakenTest, CxlmgrdExitsOneCleanlyWhenAnotherOwnsTheName) {
+TEST(ExitPathTest, CxlmgrdExitsOneCleanlyWhenAnotherOwnsTheName) {
     TempDir dir("cxlmgr-name-taken");
     TestBus bus(dir.path());
     auto owner = sdbus::createSessionBusConnectionWithAddress(bus.address());
@@ -45,6 +49,25 @@ TEST(NameTakenTest, CxlmgrdExitsOneCleanlyWhenAnotherOwnsTheName) {
         if (::testing::Test::HasFailure()) {
             break;
         }
+    }
+}
+
+// The bus goes away under a serving cxlmgrd (dbus-daemon crashed or was restarted): it cannot
+// serve any more, so it stops the same way and exits 1 for systemd to restart it, rather than
+// living on with its devices and no bus.
+TEST(ExitPathTest, CxlmgrdExitsOneCleanlyWhenTheBusGoesAway) {
+    TempDir dir("cxlmgr-bus-lost");
+    TestBus bus(dir.path());
+    DaemonProcess daemon(bus.address(), dir.path(), DaemonOptions::emulated(2));
+    bus.kill();
+    std::optional<int> status = daemon.process().wait(60s);
+    ASSERT_TRUE(status.has_value()) << "cxlmgrd lives on without its bus:\n" << daemon.log();
+    EXPECT_EQ(*status, 1) << daemon.log();
+    const std::string log = daemon.log();
+    EXPECT_NE(log.find("D-Bus connection failed"), std::string::npos) << log;
+    EXPECT_NE(log.find("stopping: stopped"), std::string::npos) << log;
+    for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+        EXPECT_EQ(log.find(report), std::string::npos) << log;
     }
 }
 
