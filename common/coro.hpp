@@ -12,9 +12,12 @@
 //    bug; spawn() logs it and hands the caller an Internal error.
 //  - Whoever spawns a coroutine keeps alive what it uses (it captures shared_ptrs by value; a
 //    coroutine's reference parameters dangle once the caller returns).
-//  - Never write a lambda expression as an argument of a coroutine call inside a co_await
-//    expression (`co_await await_callback<T>([p] ...)`): GCC 12 destroys that temporary twice,
-//    and its captured shared_ptrs with it. Name the lambda first and std::move it in.
+//  - Never write a lambda inside a co_await expression: GCC 12 destroys such a temporary twice
+//    (AddressSanitizer shows `co_await await_callback<T>([p](auto deliver) {...})` releasing
+//    what p holds too early). Make the awaitable in its own statement, or in a plain function
+//    that returns it, and await that: `auto wait = await_callback<T>(...); co_await
+//    std::move(wait);`.
+//    The same holds for brace-initialised temporaries: pass named objects.
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>; clang notices.

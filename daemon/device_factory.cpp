@@ -30,6 +30,10 @@ Result<OpenedDevice> open_device(const DeviceSpec& spec) {
     return Error(Errc::Internal, "unknown backend");
 }
 
+std::string spec_name(const DeviceSpec& spec) {
+    return spec.backend == Backend::Emulated ? spec.emulated.name : spec.address;
+}
+
 Status add_discovered_devices(DaemonConfig& config, const pci::EnumerateOptions& options) {
     CXLMGR_ASSIGN(auto found, pci::enumerate_cxl_memory_devices(options));
     std::map<std::string, Backend> listed;

@@ -1,6 +1,7 @@
 #include "daemon/event_hub.hpp"
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 
 namespace cxlmgr::daemon {
 
@@ -48,6 +49,11 @@ void EventHub::stop_all(std::function<void()> stopped) {
         c->stop(one);
     }
     one();
+}
+
+void EventHub::drain(std::function<void()> drained) {
+    // One thread, first in first out: this runs after everything posted before it.
+    boost::asio::post(io_thread_, std::move(drained));
 }
 
 }  // namespace cxlmgr::daemon

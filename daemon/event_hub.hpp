@@ -5,11 +5,15 @@
 // (collectors post to the journal thread from pool threads and back). Its destructor joins the
 // journal thread.
 //
-// Daemon stop: call stop_all() before the devices' channels are closed. It stops every
-// collector and disarms the devices that are armed (Set Event Interrupt Policy back to none),
-// which needs the channels still open; a device closed first is skipped with an info line.
+// Daemon stop (DeviceRegistry's shutdown): call stop_all() before the devices' channels are
+// closed. It stops every collector and disarms the devices that are armed (Set Event Interrupt
+// Policy back to none), which needs the channels still open; a device closed first is skipped
+// with an info line. Then drain(), before the pool stops: work the collectors gave the journal
+// thread earlier (a start's journal read, a write) ends by posting to the collector's strand on
+// the pool and holds the collector, whose timer belongs to the pool.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
@@ -46,6 +50,15 @@ public:
     // `stopped` once all of them have finished stopping, disarming included; from a pool
     // thread, or at once when there is none. Callable from any thread.
     void stop_all(std::function<void()> stopped);
+
+    // Calls `drained` on the journal thread once everything posted to it before has run (and
+    // posted what it posts). Callable from any thread.
+    void drain(std::function<void()> drained);
+
+    // The journal thread, for tests that hold it up.
+    [[nodiscard]] boost::asio::any_io_executor journal_executor() {
+        return io_thread_.get_executor();
+    }
 
     [[nodiscard]] const std::shared_ptr<EventJournal>& journal() const { return journal_; }
 

@@ -43,6 +43,10 @@ void BusLoop::stop() {
     }
 }
 
+void BusLoop::set_failure_handler(std::function<void(const std::string&)> handler) {
+    on_failure_ = std::move(handler);
+}
+
 void BusLoop::kick() {
     if (stopped_ || process_posted_) {
         return;
@@ -64,8 +68,13 @@ void BusLoop::process() {
             more = connection_.processPendingRequest();
         } catch (const sdbus::Error& e) {
             // A broken connection (the bus went away) ends the loop; the daemon's owner notices.
-            log::error("D-Bus connection failed: ", e.getName(), ": ", e.getMessage());
+            const std::string why = e.getName() + ": " + e.getMessage();
+            log::error("D-Bus connection failed: ", why);
             stop();
+            if (auto failed = std::move(on_failure_)) {
+                on_failure_ = nullptr;
+                failed(why);
+            }
             return;
         }
         if (!more) {

@@ -12,7 +12,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace cxlmgr::dbus {
 
@@ -27,6 +29,9 @@ public:
     void kick();
     // Stops waiting; the connection is left to its owner (the fd belongs to sd-bus).
     void stop();
+    // Called (on the io_context's thread) when processing fails: the connection is broken and
+    // the loop has stopped.
+    void set_failure_handler(std::function<void(const std::string& why)> handler);
 
 private:
     BusLoop(boost::asio::io_context& io, sdbus::IConnection& connection);
@@ -37,6 +42,7 @@ private:
     sdbus::IConnection& connection_;
     boost::asio::posix::stream_descriptor descriptor_;
     boost::asio::steady_timer timer_;
+    std::function<void(const std::string&)> on_failure_;
     bool stopped_ = false;
     bool fd_wait_pending_ = false;
     bool waiting_for_write_ = false;

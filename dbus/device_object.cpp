@@ -3,7 +3,6 @@
 #include <sdbus-c++/Error.h>
 
 #include "common/log.hpp"
-#include "daemon/event_hub.hpp"
 #include "dbus/object_paths.hpp"
 
 namespace cxlmgr::dbus {
@@ -23,7 +22,8 @@ DeviceObject::~DeviceObject() {
 }
 
 Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
-    ServiceContext& service, std::shared_ptr<daemon::ManagedDevice> device) {
+    ServiceContext& service, std::shared_ptr<daemon::ManagedDevice> device,
+    std::shared_ptr<daemon::EventCollector> collector) {
     auto self = std::make_shared<DeviceObject>(Private{}, service, device);
     try {
         self->device_interface_ = std::make_unique<DeviceInterface>(self->context_);
@@ -35,9 +35,9 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
             self->emulator_interface_ =
                 std::make_unique<EmulatorInterface>(self->context_, device->emulator());
         }
-        if (service.events && service.subscriptions) {
+        if (collector && service.subscriptions) {
             self->events_interface_ = std::make_unique<EventsInterface>(
-                self->context_, service.events->collector(device), service.subscriptions);
+                self->context_, std::move(collector), service.subscriptions);
         }
         self->object_->finishRegistration();
         // InterfacesAdded carries every property, so the Cdat ones would start their read

@@ -27,10 +27,13 @@ class DeviceObject : public std::enable_shared_from_this<DeviceObject> {
     struct Private {};
 
 public:
-    // Registration failures (the path already taken on this connection) are sdbus::Errors
-    // turned into InvalidArgument.
+    // With a collector (created by the daemon's DeviceRegistry, not started yet) and the
+    // service's subscriptions, the object carries org.cxlmgr1.Events, which starts collection
+    // once the object can carry the signals. Registration failures (the path already taken on
+    // this connection) are sdbus::Errors turned into InvalidArgument.
     static Result<std::shared_ptr<DeviceObject>> create(
-        ServiceContext& service, std::shared_ptr<daemon::ManagedDevice> device);
+        ServiceContext& service, std::shared_ptr<daemon::ManagedDevice> device,
+        std::shared_ptr<daemon::EventCollector> collector = nullptr);
     DeviceObject(Private, ServiceContext& service, std::shared_ptr<daemon::ManagedDevice> device);
     ~DeviceObject();
     DeviceObject(const DeviceObject&) = delete;

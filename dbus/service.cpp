@@ -40,14 +40,12 @@ struct Service::Core : std::enable_shared_from_this<Service::Core> {
                   {},
                   {},
                   {},
-                  {},
                   {}} {
         context.firmware_updates = options.firmware_updates
                                        ? options.firmware_updates
                                        : std::make_shared<daemon::FirmwareUpdates>("");
         context.image_limits = options.image_limits;
         context.jobs = std::make_shared<JobObjects>(context, options.job_linger);
-        context.events = options.events;
     }
 
     ~Core() {
@@ -133,7 +131,7 @@ Result<std::unique_ptr<Service>> Service::create(boost::asio::io_context& io,
         core->manager = std::make_unique<ManagerObject>(
             core->context, sdbus::createObject(*core->connection, std::string(kRootPath)),
             core->options.version, [raw] { return raw->device_paths(); });
-        if (core->context.events) {
+        if (core->options.events) {
             // Watches NameOwnerChanged: a subscription ends with its owner's connection.
             core->context.subscriptions = std::make_shared<SubscriptionRegistry>(core->context);
         }
@@ -153,7 +151,30 @@ void Service::set_rescan_hook(RescanHook hook) {
     core_->manager->set_rescan_hook(std::move(hook));
 }
 
-Status Service::add_device(std::shared_ptr<daemon::ManagedDevice> device) {
+void Service::set_failure_hook(FailureHook hook) {
+    core_->loop->set_failure_handler([hook = std::move(hook)](const std::string& why) {
+        if (hook) {
+            hook(Error(Errc::IoError, "the D-Bus connection failed: " + why));
+        }
+    });
+}
+
+Status Service::added(const daemon::RegisteredDevice& device) {
+    return add_device(device.device, device.events);
+}
+
+void Service::removed(const std::string& name) {
+    if (auto status = remove_device(name); !status.ok()) {
+        log::warning(name, ": not removed from the bus: ", status.error().message);
+    }
+}
+
+void Service::stopped() {
+    release_name_and_stop();
+}
+
+Status Service::add_device(std::shared_ptr<daemon::ManagedDevice> device,
+                           std::shared_ptr<daemon::EventCollector> collector) {
     Core& core = *core_;
     const std::string& name = device->name();
     if (core.stopped) {
@@ -172,7 +193,11 @@ Status Service::add_device(std::shared_ptr<daemon::ManagedDevice> device) {
     // A removed object of the same path still awaiting its posted destruction goes now: we are
     // not inside one of its handlers (device handlers never add devices).
     core.retiring.erase(path);
-    CXLMGR_ASSIGN(auto object, DeviceObject::create(core.context, std::move(device)));
+    if (!core.options.events) {
+        collector.reset();  // no Events interface in this configuration
+    }
+    CXLMGR_ASSIGN(auto object,
+                  DeviceObject::create(core.context, std::move(device), std::move(collector)));
     core.devices.emplace(name, std::move(object));
     return ok_status();
 }

@@ -1,6 +1,10 @@
 // The org.cxlmgr1 D-Bus service: the root object /org/cxlmgr1 (ObjectManager, Manager) and one
-// object per managed device, served from the io_context of the D-Bus thread (BusLoop, no
-// library thread). docs/DBUS.md describes the conventions.
+// object per device the daemon serves, served from the io_context of the D-Bus thread (BusLoop,
+// no library thread). docs/DBUS.md describes the conventions.
+//
+// The devices belong to daemon::DeviceRegistry, which opens, rescans and closes them; the
+// service is its DeviceSink: it shows a device while the registry serves it and keeps only
+// what it needs for that (the device's object, which uses the device and its collector).
 //
 // Threading: every method of Service must be called on the D-Bus thread (a handler running in
 // `io`), or before `io` runs. Daemon callbacks (pool threads) are hopped to that thread
@@ -11,10 +15,10 @@
 // comes last):
 //   auto service = Service::create(io, options);   // connects, exports /org/cxlmgr1
 //   service->set_rescan_hook(...);                  // optional
-//   service->add_device(device);                    // for each opened device
+//   service->add_device(device, collector);         // for each opened device (DeviceSink::added)
 //   service->request_name();                        // org.cxlmgr1: clients may come now
 //   ... io.run() ...; add_device/remove_device as devices come and go
-//   service->release_name_and_stop();               // before the devices are closed
+//   service->release_name_and_stop();               // DeviceSink::stopped
 #pragma once
 
 #include <sys/types.h>
@@ -28,12 +32,13 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "daemon/device_sink.hpp"
 #include "daemon/firmware_image_source.hpp"
 #include "daemon/managed_device.hpp"
 
 namespace cxlmgr::daemon {
 class FirmwareUpdates;
-class EventHub;
+class EventCollector;
 }  // namespace cxlmgr::daemon
 
 namespace cxlmgr::dbus {
@@ -53,13 +58,14 @@ struct ServiceOptions {
     // Firmware jobs (one per device, crash-recovery markers); null: a table without markers.
     std::shared_ptr<daemon::FirmwareUpdates> firmware_updates;
     daemon::ImageLimits image_limits;
-    // Event collectors and the journal (org.cxlmgr1.Events); null: no Events interface.
-    std::shared_ptr<daemon::EventHub> events;
+    // org.cxlmgr1.Events: devices added with a collector carry the interface, and clients may
+    // subscribe. false: no Events interface.
+    bool events = false;
     // How long a finished job object stays on the bus (the contract says at least 60 s).
     std::chrono::milliseconds job_linger{std::chrono::seconds(60)};
 };
 
-class Service {
+class Service final : public daemon::DeviceSink {
 public:
     // Completion of a rescan; callable from any thread, once.
     using RescanDone = std::function<void(Status)>;
@@ -72,16 +78,22 @@ public:
     // the bus cannot be reached.
     static Result<std::unique_ptr<Service>> create(boost::asio::io_context& io,
                                                    ServiceOptions options);
-    ~Service();
+    ~Service() override;
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
 
     void set_rescan_hook(RescanHook hook);
+    // Called on the D-Bus thread when the connection fails (the bus went away): the daemon
+    // cannot serve any more and should stop.
+    using FailureHook = std::function<void(const Error&)>;
+    void set_failure_hook(FailureHook hook);
 
-    // Exports /org/cxlmgr1/devices/<id> and announces it (InterfacesAdded). InvalidArgument when
-    // a device of that name, or of a name mapping to the same object path, is exported already;
-    // DeviceGone after release_name_and_stop().
-    Status add_device(std::shared_ptr<daemon::ManagedDevice> device);
+    // Exports /org/cxlmgr1/devices/<id> and announces it (InterfacesAdded); with a collector
+    // (not started yet) and options.events, with org.cxlmgr1.Events, which starts it.
+    // InvalidArgument when a device of that name, or of a name mapping to the same object path,
+    // is exported already; DeviceGone after release_name_and_stop().
+    Status add_device(std::shared_ptr<daemon::ManagedDevice> device,
+                      std::shared_ptr<daemon::EventCollector> collector = nullptr);
     // Announces the removal (InterfacesRemoved); calls in flight on it end with DeviceGone. The
     // object is unregistered from a posted handler (never inside one of its own handlers).
     // NotFound for an unknown name.
@@ -94,6 +106,12 @@ public:
     // Shutdown: ends pending calls with DeviceGone, removes every device object, releases the
     // name (flushing what is queued) and stops serving. Idempotent.
     void release_name_and_stop();
+
+    // daemon::DeviceSink: add_device, remove_device (an unknown name is logged),
+    // release_name_and_stop.
+    Status added(const daemon::RegisteredDevice& device) override;
+    void removed(const std::string& name) override;
+    void stopped() override;
 
     [[nodiscard]] std::string unique_name() const;
     [[nodiscard]] size_t pending_call_count() const;

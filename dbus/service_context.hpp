@@ -17,7 +17,6 @@
 
 namespace cxlmgr::daemon {
 class FirmwareUpdates;
-class EventHub;
 }  // namespace cxlmgr::daemon
 
 namespace cxlmgr::dbus {
@@ -37,9 +36,7 @@ struct ServiceContext {
     std::shared_ptr<daemon::FirmwareUpdates> firmware_updates;
     std::shared_ptr<JobObjects> jobs;
     daemon::ImageLimits image_limits;
-    // Event collection (org.cxlmgr1.Events; null: devices have no Events interface) and the
-    // daemon-wide subscriptions.
-    std::shared_ptr<daemon::EventHub> events;
+    // The daemon-wide event subscriptions (org.cxlmgr1.Events); null without event collection.
     std::shared_ptr<SubscriptionRegistry> subscriptions;
 };
 

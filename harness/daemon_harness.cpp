@@ -273,6 +273,11 @@ void ChildProcess::signal(int sig) const {
     }
 }
 
+void TestBus::kill() {
+    process_.signal(SIGKILL);
+    process_.wait(10s);
+}
+
 TestBus::TestBus(const std::filesystem::path& dir) {
     const auto socket = dir / "bus";
     const auto config = dir / "bus.conf";

@@ -87,6 +87,9 @@ public:
     TestBus(const TestBus&) = delete;
     TestBus& operator=(const TestBus&) = delete;
     [[nodiscard]] const std::string& address() const { return address_; }
+    // Kills the bus (SIGKILL) and reaps it, as a dbus-daemon that crashed: for tests of what
+    // its clients do then.
+    void kill();
 
 private:
     ChildProcess process_;

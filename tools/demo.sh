@@ -3,7 +3,7 @@
 # exactly as a user would. Called by scripts/demo.sh with the build directory.
 set -euo pipefail
 build=${1:-build/release}
-cxlmgrd="$build/daemon/cxlmgrd"
+cxlmgrd="$build/cxlmgrd/cxlmgrd"
 cxlmgrctl_bin="$build/tools/cxlmgrctl/cxlmgrctl"
 mkimage="$build/tools/cxlmgr-mkimage"
 work=$(mktemp -d)

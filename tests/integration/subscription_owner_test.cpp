@@ -79,7 +79,6 @@ protected:
                 .firmware_updates = nullptr,
                 .jobs = nullptr,
                 .image_limits = {},
-                .events = nullptr,
                 .subscriptions = nullptr,
             });
             registry_ = std::make_shared<SubscriptionRegistry>(*context_);
