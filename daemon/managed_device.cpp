@@ -362,7 +362,7 @@ Result<uint32_t> ManagedDevice::event_status() {
     return mailbox_->read_event_status();
 }
 
-void ManagedDevice::identify(Callback<nlohmann::json> done) {
+void ManagedDevice::identify(Callback<IdentifyInfo> done) {
     mailbox_call(cxl::identify_request(), interactive("Identify"),
                  [done = std::move(done)](Result<cxl::MailboxResponse> r) {
                      if (!r.ok()) {
@@ -374,11 +374,11 @@ void ManagedDevice::identify(Callback<nlohmann::json> done) {
                          done(std::move(info).error());
                          return;
                      }
-                     done(cxl::identify_to_json(*info));
+                     done(std::move(info));
                  });
 }
 
-void ManagedDevice::health(Callback<nlohmann::json> done) {
+void ManagedDevice::health(Callback<HealthInfo> done) {
     mailbox_call(cxl::health_request(), interactive("Get Health Info"),
                  [done = std::move(done)](Result<cxl::MailboxResponse> r) {
                      if (!r.ok()) {
@@ -390,7 +390,7 @@ void ManagedDevice::health(Callback<nlohmann::json> done) {
                          done(std::move(info).error());
                          return;
                      }
-                     done(cxl::health_to_json(*info));
+                     done(std::move(info));
                  });
 }
 

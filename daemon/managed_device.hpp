@@ -21,6 +21,7 @@
 #include "cxl/mailbox.hpp"
 #include "daemon/arbiter.hpp"
 #include "daemon/device_factory.hpp"
+#include "daemon/device_values.hpp"
 #include "doe/cdat.hpp"
 #include "doe/doe_mailbox.hpp"
 
@@ -75,10 +76,10 @@ public:
     // The emulated device model, for org.cxlmgr1.Emulator; null for real devices.
     [[nodiscard]] const std::shared_ptr<emu::Type3Device>& emulator() const { return emulator_; }
 
-    // Decoded Identify Memory Device (keys of cxl::identify_to_json).
-    void identify(Callback<nlohmann::json> done);
-    // Decoded Get Health Info (keys of cxl::health_to_json).
-    void health(Callback<nlohmann::json> done);
+    // Decoded Identify Memory Device.
+    void identify(Callback<IdentifyInfo> done);
+    // Decoded Get Health Info.
+    void health(Callback<HealthInfo> done);
     // Get FW Info, also refreshing the firmware properties.
     void firmware_info(Callback<cxl::FwInfo> done);
     // One raw mailbox command; the policy (which opcodes callers may send) is the caller's.

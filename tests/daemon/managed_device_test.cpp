@@ -76,16 +76,18 @@ TEST_F(ManagedDeviceTest, OpensWithPropertiesFromTheDevice) {
 }
 
 TEST_F(ManagedDeviceTest, IdentifyHealthAndRawCommands) {
-    Waiter<nlohmann::json> id;
+    Waiter<IdentifyInfo> id;
     device->identify(id.callback());
     auto identity = id.get();
     ASSERT_TRUE(identity.ok()) << identity.error().describe();
-    EXPECT_EQ((*identity)["total_capacity"], emu::kCapacityUnit);
-    EXPECT_EQ((*identity)["fw_revision"], "EMU FW 1.0");
+    EXPECT_EQ(identity->total_capacity, emu::kCapacityUnit);
+    EXPECT_EQ(identity->fw_revision, "EMU FW 1.0");
 
-    Waiter<nlohmann::json> health;
+    Waiter<HealthInfo> health;
     device->health(health.callback());
-    ASSERT_TRUE(health.get().ok());
+    auto h = health.get();
+    ASSERT_TRUE(h.ok()) << h.error().describe();
+    EXPECT_EQ(h->temperature, emu::HealthInfo{}.temperature);
 
     Waiter<cxl::MailboxResponse> raw;
     device->command(0x4000, {}, raw.callback());
@@ -142,14 +144,14 @@ TEST_F(DeviceRig, StuckDoorbellFailsTheMailboxThenItRecovers) {
     options.mailbox_config.doorbell_timeout = 100ms;
     open(desc, options);
     model->arm_fault(emu::Fault::MailboxTimeout);
-    Waiter<nlohmann::json> w;
+    Waiter<IdentifyInfo> w;
     device->identify(w.callback());
     auto r = w.get();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::Timeout) << r.error().describe();
     EXPECT_EQ(device->properties().state, DeviceState::Failed);
     std::this_thread::sleep_for(400ms);  // the emulated doorbell clears after 300 ms
-    Waiter<nlohmann::json> later;
+    Waiter<IdentifyInfo> later;
     device->identify(later.callback());
     auto ok = later.get();
     ASSERT_TRUE(ok.ok()) << ok.error().describe();
@@ -158,7 +160,7 @@ TEST_F(DeviceRig, StuckDoorbellFailsTheMailboxThenItRecovers) {
 
 TEST_F(ManagedDeviceTest, SurpriseRemovalMarksTheDeviceGone) {
     model->arm_fault(emu::Fault::SurpriseRemoval, emu::FaultSet::kForever);
-    Waiter<nlohmann::json> w;
+    Waiter<IdentifyInfo> w;
     device->identify(w.callback());
     auto r = w.get();
     ASSERT_FALSE(r.ok());
