@@ -53,7 +53,7 @@ Stats stats(std::vector<double> v) {
 double identify_once(ManagedDevice& device) {
     std::promise<bool> p;
     auto t0 = BenchClock::now();
-    device.identify([&](Result<nlohmann::json> r) { p.set_value(r.ok()); });
+    device.identify([&](Result<IdentifyInfo> r) { p.set_value(r.ok()); });
     if (!p.get_future().get()) {
         std::fprintf(stderr, "Identify failed\n");
         std::exit(1);

@@ -573,30 +573,16 @@ Status ManagedDevice::check_input(const cxl::CommandSpec& spec, size_t input_siz
     return ok_status();
 }
 
-void ManagedDevice::identify(Callback<nlohmann::json> done) {
+void ManagedDevice::identify(Callback<IdentifyInfo> done) {
     auto command = cxl::identify_memory_device();
     auto options = interactive(std::string(command.spec->name));
-    call(std::move(command), std::move(options),
-         [done = std::move(done)](Result<cxl::IdentifyInfo> info) {
-             if (!info.ok()) {
-                 done(std::move(info).error());
-                 return;
-             }
-             done(cxl::identify_to_json(*info));
-         });
+    call(std::move(command), std::move(options), std::move(done));
 }
 
-void ManagedDevice::health(Callback<nlohmann::json> done) {
+void ManagedDevice::health(Callback<HealthInfo> done) {
     auto command = cxl::get_health_info();
     auto options = interactive(std::string(command.spec->name));
-    call(std::move(command), std::move(options),
-         [done = std::move(done)](Result<cxl::HealthInfo> info) {
-             if (!info.ok()) {
-                 done(std::move(info).error());
-                 return;
-             }
-             done(cxl::health_to_json(*info));
-         });
+    call(std::move(command), std::move(options), std::move(done));
 }
 
 void ManagedDevice::firmware_info(Callback<cxl::FwInfo> done) {

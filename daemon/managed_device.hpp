@@ -35,6 +35,7 @@
 #include "daemon/arbiter.hpp"
 #include "daemon/device_factory.hpp"
 #include "daemon/device_supervisor.hpp"
+#include "daemon/device_values.hpp"
 #include "doe/cdat.hpp"
 #include "doe/doe_mailbox.hpp"
 
@@ -108,10 +109,10 @@ public:
     template <typename T>
     Task<Result<T>> co_call(cxl::Command<T> command, TransactionOptions options);
 
-    // Decoded Identify Memory Device (keys of cxl::identify_to_json).
-    void identify(Callback<nlohmann::json> done);
-    // Decoded Get Health Info (keys of cxl::health_to_json).
-    void health(Callback<nlohmann::json> done);
+    // Decoded Identify Memory Device.
+    void identify(Callback<IdentifyInfo> done);
+    // Decoded Get Health Info.
+    void health(Callback<HealthInfo> done);
     // Get FW Info, also refreshing the firmware properties.
     void firmware_info(Callback<cxl::FwInfo> done);
     // One raw mailbox command, sent as given (no input check) with its answer returned whatever

@@ -1,7 +1,7 @@
 #include "dbus/cdat_interface.hpp"
 
 #include "common/log.hpp"
-#include "dbus/json_variant.hpp"
+#include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 
@@ -28,14 +28,7 @@ void CdatInterface::Read(sdbus::Result<std::vector<Dict>>&& result) {
                    std::move(result), context_.subject(),
                    [this](Snapshot&& snapshot) -> Result<std::tuple<std::vector<Dict>>> {
                        show(snapshot);
-                       auto entries = json_to_dict_array(doe::cdat_to_json(snapshot->table));
-                       if (!entries.ok()) {
-                           return Error(Errc::Internal,
-                                        "the decoded CDAT cannot be sent over "
-                                        "D-Bus: " +
-                                            entries.error().message);
-                       }
-                       return std::tuple<std::vector<Dict>>(std::move(entries).value());
+                       return std::tuple<std::vector<Dict>>(cdat_to_dicts(snapshot->table));
                    }));
 }
 
@@ -82,7 +75,7 @@ void CdatInterface::read_in_background() {
 }
 
 void CdatInterface::show(const Snapshot& snapshot) {
-    const doe::CdatHeader& now = snapshot->table.header;
+    const daemon::CdatHeader& now = snapshot->table.header;
     std::vector<std::string> changed;
     if (!header_ || header_->checksum != now.checksum) {
         changed.emplace_back("Checksum");

@@ -11,8 +11,8 @@
 #include <dbus/generated/Cdat_adaptor.h>
 #include <optional>
 
+#include "daemon/device_values.hpp"
 #include "dbus/service_context.hpp"
-#include "doe/cdat.hpp"
 
 namespace cxlmgr::dbus {
 
@@ -39,7 +39,7 @@ private:
     void read_in_background();
 
     DeviceContext& context_;
-    std::optional<doe::CdatHeader> header_;
+    std::optional<daemon::CdatHeader> header_;
     bool background_read_ = false;
 };
 

@@ -2,27 +2,12 @@
 
 #include <cstdio>
 
-#include "dbus/json_variant.hpp"
+#include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 namespace {
 
 using Dict = std::map<std::string, sdbus::Variant>;
-
-Result<std::tuple<Dict>> to_reply(nlohmann::json&& json) {
-    CXLMGR_ASSIGN(auto dict, json_to_dict(json));
-    return std::tuple<Dict>(std::move(dict));
-}
-
-// A JSON rendering the D-Bus types cannot carry is a daemon bug, not the caller's fault.
-Result<std::tuple<Dict>> json_reply(nlohmann::json&& json) {
-    auto reply = to_reply(std::move(json));
-    if (!reply.ok()) {
-        return Error(Errc::Internal,
-                     "the reply cannot be sent over D-Bus: " + reply.error().message);
-    }
-    return reply;
-}
 
 std::string hex16(uint16_t v) {
     char buf[8];
@@ -69,14 +54,20 @@ std::string DeviceInterface::State() {
 
 void DeviceInterface::Identify(sdbus::Result<Dict>&& result) {
     auto& calls = *context_.service.calls;
-    context_.device->identify(
-        calls.defer<nlohmann::json>(std::move(result), context_.subject(), json_reply));
+    context_.device->identify(calls.defer<daemon::IdentifyInfo>(
+        std::move(result), context_.subject(),
+        [](daemon::IdentifyInfo&& info) -> Result<std::tuple<Dict>> {
+            return std::tuple<Dict>(identify_to_dict(info));
+        }));
 }
 
 void DeviceInterface::GetHealth(sdbus::Result<Dict>&& result) {
     auto& calls = *context_.service.calls;
-    context_.device->health(
-        calls.defer<nlohmann::json>(std::move(result), context_.subject(), json_reply));
+    context_.device->health(calls.defer<daemon::HealthInfo>(
+        std::move(result), context_.subject(),
+        [](daemon::HealthInfo&& health) -> Result<std::tuple<Dict>> {
+            return std::tuple<Dict>(health_to_dict(health));
+        }));
 }
 
 void DeviceInterface::Command(sdbus::Result<uint16_t, std::vector<uint8_t>>&& result,
@@ -96,9 +87,9 @@ void DeviceInterface::Command(sdbus::Result<uint16_t, std::vector<uint8_t>>&& re
     }
     auto& calls = *context_.service.calls;
     context_.device->command(opcode, std::move(input),
-                             calls.defer<cxl::MailboxResponse>(
+                             calls.defer<daemon::MailboxResponse>(
                                  std::move(result), context_.subject(),
-                                 [](cxl::MailboxResponse&& response)
+                                 [](daemon::MailboxResponse&& response)
                                      -> Result<std::tuple<uint16_t, std::vector<uint8_t>>> {
                                      // A non-success return code is the device's answer, returned
                                      // as such.

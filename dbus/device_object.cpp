@@ -31,9 +31,9 @@ Result<std::shared_ptr<DeviceObject>> DeviceObject::create(
             self->cdat_interface_ = std::make_unique<CdatInterface>(self->context_);
         }
         self->firmware_interface_ = std::make_unique<FirmwareInterface>(self->context_);
-        if (device->emulator()) {
+        if (auto emulator = daemon::EmulatorControl::of(*device)) {
             self->emulator_interface_ =
-                std::make_unique<EmulatorInterface>(self->context_, device->emulator());
+                std::make_unique<EmulatorInterface>(self->context_, std::move(emulator));
         }
         if (collector && service.subscriptions) {
             self->events_interface_ = std::make_unique<EventsInterface>(

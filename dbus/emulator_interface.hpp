@@ -1,19 +1,20 @@
 // org.cxlmgr1.Emulator, only on emulated devices: drive the device model from outside (events,
 // faults) for demos and tests. Every method changes the device, so callers need Manage access.
-// The emulator's control calls are short and lock-protected, so the methods answer at once.
+// The daemon's EmulatorControl does the work and answers at once, so the methods do too; this
+// part translates the arguments and the errors.
 #pragma once
 
 #include <dbus/generated/Emulator_adaptor.h>
 #include <memory>
 
-#include "emu/type3_device.hpp"
+#include "daemon/emulator_control.hpp"
 #include "dbus/service_context.hpp"
 
 namespace cxlmgr::dbus {
 
 class EmulatorInterface final : public org::cxlmgr1::Emulator_adaptor {
 public:
-    EmulatorInterface(DeviceContext& context, std::shared_ptr<emu::Type3Device> emulator);
+    EmulatorInterface(DeviceContext& context, std::shared_ptr<daemon::EmulatorControl> control);
     virtual ~EmulatorInterface() = default;
 
 private:
@@ -25,10 +26,12 @@ private:
     void ClearFaults() override;
 
     void authorize(std::string_view method) const;
-    [[noreturn]] void fail(const Error& error) const;
+    [[nodiscard]] Result<uint32_t> fault_count(
+        const std::map<std::string, sdbus::Variant>& params) const;
+    [[nodiscard]] sdbus::Error fail(const Error& error) const;
 
     DeviceContext& context_;
-    std::shared_ptr<emu::Type3Device> emulator_;
+    std::shared_ptr<daemon::EmulatorControl> control_;
 };
 
 }  // namespace cxlmgr::dbus

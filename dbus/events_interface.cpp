@@ -1,20 +1,20 @@
 #include "dbus/events_interface.hpp"
 
 #include "common/log.hpp"
-#include "dbus/json_variant.hpp"
+#include "daemon/event_values.hpp"
 #include "dbus/subscriptions.hpp"
+#include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 
 namespace {
 
-// The signal's and GetEvents' tuple; the fields are decoded from the stored bytes.
+// The signal's and GetEvents' tuple; the daemon decodes the stored bytes.
 Result<std::tuple<uint64_t, std::string, std::string, uint64_t, VariantDict>> to_tuple(
-    const daemon::StoredEvent& ev) {
-    CXLMGR_ASSIGN(auto fields, daemon::event_fields(ev.entry));
-    CXLMGR_ASSIGN(VariantDict dict, json_to_dict(fields));
-    return std::make_tuple(ev.seq, std::string(cxl::event_log_name(ev.entry.log)), ev.entry.kind,
-                           ev.entry.timestamp, std::move(dict));
+    const daemon::StoredEvent& stored) {
+    CXLMGR_ASSIGN(auto ev, daemon::decode_event(stored));
+    return std::make_tuple(ev.seq, std::string(daemon::event_log_name(ev.log)), std::move(ev.kind),
+                           ev.timestamp, event_fields_to_dict(ev));
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 #include "common/log.hpp"
 #include "daemon/firmware_updates.hpp"
 #include "dbus/job_object.hpp"
-#include "dbus/json_variant.hpp"
 #include "dbus/object_paths.hpp"
+#include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 
@@ -49,7 +49,7 @@ Result<daemon::FirmwareJobSpec> FirmwareInterface::check_start(uint8_t slot, con
         }
         auto text = value.get<std::string>();
         if (text != "none") {
-            CXLMGR_ASSIGN(auto mode, cxl::parse_activate_mode(text));
+            CXLMGR_ASSIGN(auto mode, daemon::parse_activate_mode(text));
             spec.activate = mode;
         }
     }
@@ -142,7 +142,7 @@ void FirmwareInterface::Activate(sdbus::Result<>&& result, uint8_t slot, std::st
         result.returnError(to_dbus_error(allowed.error(), context_.name));
         return;
     }
-    auto parsed = cxl::parse_activate_mode(mode);
+    auto parsed = daemon::parse_activate_mode(mode);
     if (!parsed.ok()) {
         result.returnError(to_dbus_error(parsed.error(), context_.name));
         return;
@@ -161,14 +161,9 @@ void FirmwareInterface::Activate(sdbus::Result<>&& result, uint8_t slot, std::st
 }
 
 void FirmwareInterface::GetInfo(sdbus::Result<Dict>&& result) {
-    context_.device->firmware_info(context_.service.calls->defer<cxl::FwInfo>(
-        std::move(result), context_.subject(), [](cxl::FwInfo&& fw) -> Result<std::tuple<Dict>> {
-            auto dict = json_to_dict(cxl::fw_info_to_json(fw));
-            if (!dict.ok()) {
-                return Error(Errc::Internal,
-                             "the reply cannot be sent over D-Bus: " + dict.error().message);
-            }
-            return std::tuple<Dict>(std::move(dict).value());
+    context_.device->firmware_info(context_.service.calls->defer<daemon::FwInfo>(
+        std::move(result), context_.subject(), [](daemon::FwInfo&& fw) -> Result<std::tuple<Dict>> {
+            return std::tuple<Dict>(fw_info_to_dict(fw));
         }));
 }
 

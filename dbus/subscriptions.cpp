@@ -1,11 +1,12 @@
 #include "dbus/subscriptions.hpp"
 
 #include <sdbus-c++/Error.h>
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <span>
 
 #include "common/log.hpp"
-#include "cxl/commands/events.hpp"
-#include "daemon/event_journal.hpp"
+#include "daemon/event_values.hpp"
 #include "dbus/errors.hpp"
 
 namespace cxlmgr::dbus {
@@ -15,7 +16,7 @@ namespace {
 constexpr std::string_view kSubscriptionsPath = "/org/cxlmgr1/subscriptions";
 
 Status check_strings(const VariantDict& filter, const std::string& key,
-                     const std::vector<std::string_view>& known) {
+                     std::span<const std::string_view> known) {
     auto it = filter.find(key);
     if (it == filter.end()) {
         return ok_status();
@@ -47,10 +48,8 @@ Status validate_subscription_filter(const VariantDict& filter) {
                          "Subscribe: unknown filter key '" + key + "' (known: logs, kinds)");
         }
     }
-    CXLMGR_CHECK(check_strings(filter, "logs", {"informational", "warning", "failure", "fatal"}));
-    return check_strings(
-        filter, "kinds",
-        {"general-media", "dram", "memory-module", daemon::kOverflowKind, "vendor"});
+    CXLMGR_CHECK(check_strings(filter, "logs", daemon::collected_event_log_names()));
+    return check_strings(filter, "kinds", daemon::event_kind_names());
 }
 
 SubscriptionObject::SubscriptionObject(SubscriptionRegistry& registry,

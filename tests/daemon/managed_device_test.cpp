@@ -86,16 +86,18 @@ TEST_F(ManagedDeviceTest, OpensWithPropertiesFromTheDevice) {
 }
 
 TEST_F(ManagedDeviceTest, IdentifyHealthAndRawCommands) {
-    Waiter<nlohmann::json> id;
+    Waiter<IdentifyInfo> id;
     device->identify(id.callback());
     auto identity = id.get();
     ASSERT_TRUE(identity.ok()) << identity.error().describe();
-    EXPECT_EQ((*identity)["total_capacity"], emu::kCapacityUnit);
-    EXPECT_EQ((*identity)["fw_revision"], "EMU FW 1.0");
+    EXPECT_EQ(identity->total_capacity, emu::kCapacityUnit);
+    EXPECT_EQ(identity->fw_revision, "EMU FW 1.0");
 
-    Waiter<nlohmann::json> health;
+    Waiter<HealthInfo> health;
     device->health(health.callback());
-    ASSERT_TRUE(health.get().ok());
+    auto h = health.get();
+    ASSERT_TRUE(h.ok()) << h.error().describe();
+    EXPECT_EQ(h->temperature, emu::HealthInfo{}.temperature);
 
     Waiter<cxl::MailboxResponse> raw;
     device->command(cxl::opcode::kIdentifyMemoryDevice, {}, raw.callback());
@@ -235,14 +237,14 @@ TEST_F(DeviceRig, StuckDoorbellFailsTheMailboxThenItRecovers) {
     options.supervision.first_probe = std::chrono::hours(1);
     open(desc, options);
     model->arm_fault(emu::Fault::MailboxTimeout);
-    Waiter<nlohmann::json> w;
+    Waiter<IdentifyInfo> w;
     device->identify(w.callback());
     auto r = w.get();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::Timeout) << r.error().describe();
     EXPECT_EQ(device->properties().state, DeviceState::Failed);
     std::this_thread::sleep_for(400ms);  // the emulated doorbell clears after 300 ms
-    Waiter<nlohmann::json> later;
+    Waiter<IdentifyInfo> later;
     device->identify(later.callback());
     auto ok = later.get();
     ASSERT_TRUE(ok.ok()) << ok.error().describe();
@@ -413,7 +415,7 @@ TEST_F(DeviceRig, CloseWhileProbingDrainsTheProbe) {
 
 TEST_F(ManagedDeviceTest, SurpriseRemovalMarksTheDeviceGone) {
     model->arm_fault(emu::Fault::SurpriseRemoval, emu::FaultSet::kForever);
-    Waiter<nlohmann::json> w;
+    Waiter<IdentifyInfo> w;
     device->identify(w.callback());
     auto r = w.get();
     ASSERT_FALSE(r.ok());

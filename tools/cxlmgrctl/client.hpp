@@ -13,9 +13,11 @@
 
 #include "dbus/generated/Cdat_proxy.h"
 #include "dbus/generated/Device_proxy.h"
+#include "dbus/generated/Events_proxy.h"
 #include "dbus/generated/Firmware_proxy.h"
 #include "dbus/generated/Job_proxy.h"
 #include "dbus/generated/Manager_proxy.h"
+#include "dbus/generated/Subscription_proxy.h"
 
 namespace cxlmgrctl {
 
@@ -70,6 +72,19 @@ public:
 private:
     void onFinished(const std::string&, const std::string&) override {}
 };
+
+// Calls only (GetEvents, Subscribe): `events watch` takes the Event signal of every device with
+// one match of its own, so this proxy is never registered and adds no match rule per object.
+class EventsProxy final : public sdbus::ProxyInterfaces<org::cxlmgr1::Events_proxy> {
+public:
+    EventsProxy(sdbus::IConnection& connection, std::string path)
+        : ProxyInterfaces(connection, kService, std::move(path)) {}
+
+private:
+    void onEvent(const uint64_t&, const std::string&, const std::string&, const uint64_t&,
+                 const std::map<std::string, sdbus::Variant>&) override {}
+};
+using SubscriptionProxy = Proxy<org::cxlmgr1::Subscription_proxy>;
 
 struct BusChoice {
     enum class Kind { System, Session, Address } kind = Kind::System;

@@ -69,7 +69,7 @@ namespace {
 
 nlohmann::json firmware_properties(sdbus::IConnection& bus, const std::string& path) {
     DeviceProxy props(bus, path);
-    return to_json(props.GetAll("org.cxlmgr1.Firmware"));
+    return to_json(props.GetAll(org::cxlmgr1::Firmware_proxy::INTERFACE_NAME));
 }
 
 }  // namespace
@@ -83,7 +83,7 @@ int cmd_list(Connector& connector, const Globals& g, const Args& args) {
     nlohmann::json devices = nlohmann::json::array();
     for (const auto& path : manager.ListDevices()) {
         DeviceProxy device(bus, path);
-        auto p = to_json(device.GetAll("org.cxlmgr1.Device"));
+        auto p = to_json(device.GetAll(org::cxlmgr1::Device_proxy::INTERFACE_NAME));
         devices.push_back({{"path", std::string(path)},
                            {"name", p.value("Name", "")},
                            {"state", p.value("State", "")},
@@ -110,7 +110,7 @@ int cmd_info(Connector& connector, const Globals& g, const Args& args) {
     const std::string path = device_path(p.positional[0]);
     sdbus::IConnection& bus = connector.get();
     DeviceProxy device(bus, path);
-    nlohmann::json out = to_json(device.GetAll("org.cxlmgr1.Device"));
+    nlohmann::json out = to_json(device.GetAll(org::cxlmgr1::Device_proxy::INTERFACE_NAME));
     out["identify"] = to_json(device.Identify());
     // Health is optional for a device (QEMU 7.2 answers Get Health Info with Unsupported): the
     // rest of the report still stands, so show "not supported" instead of failing it all.

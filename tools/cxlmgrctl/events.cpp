@@ -76,14 +76,10 @@ const std::vector<std::string>& event_log_names() {
 
 std::vector<EventData> read_events(sdbus::IConnection& bus, const std::string& path,
                                    uint64_t since) {
-    auto proxy = sdbus::createProxy(bus, kService, path);
+    EventsProxy events(bus, path);
     std::vector<EventData> out;
     for (;;) {
-        std::vector<EventTuple> page;
-        proxy->callMethod("GetEvents")
-            .onInterface("org.cxlmgr1.Events")
-            .withArguments(since, kPage)
-            .storeResultsTo(page);
+        std::vector<EventTuple> page = events.GetEvents(since, kPage);
         for (auto& e : page) {
             out.push_back({e.get<0>(), std::move(e.get<1>()), std::move(e.get<2>()), e.get<3>(),
                            std::move(e.get<4>())});
@@ -96,9 +92,7 @@ std::vector<EventData> read_events(sdbus::IConnection& bus, const std::string& p
 }
 
 std::string device_name(sdbus::IConnection& bus, const std::string& path) {
-    DeviceProxy device(bus, path);
-    sdbus::Variant name = device.Get("org.cxlmgr1.Device", "Name");
-    return name.containsValueOfType<std::string>() ? name.get<std::string>() : path;
+    return DeviceProxy(bus, path).Name();
 }
 
 std::string format_time(uint64_t ns) {

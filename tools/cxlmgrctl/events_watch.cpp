@@ -211,13 +211,7 @@ void Watch::add_device(const std::string& path, bool first) {
     if (!logs_.empty()) {
         filter["logs"] = sdbus::Variant(logs_);
     }
-    sdbus::ObjectPath subscription;
-    sdbus::createProxy(bus_, kService, path)
-        ->callMethod("Subscribe")
-        .onInterface("org.cxlmgr1.Events")
-        .withArguments(filter)
-        .storeResultsTo(subscription);
-    device.subscription = subscription;
+    device.subscription = EventsProxy(bus_, path).Subscribe(filter);
     devices_[path] = std::move(device);
 
     if (first && !since_) {
@@ -292,12 +286,12 @@ void Watch::unsubscribe_all() {
     if (owner_.empty()) {
         return;
     }
+    // The last calls of the watch: a daemon that does not answer must not hold up the exit
+    // for the bus's default 25 s per device.
+    bus_.setMethodCallTimeout(2s);
     for (const auto& [path, device] : devices_) {
         try {
-            sdbus::createProxy(bus_, kService, device.subscription)
-                ->callMethod("Unsubscribe")
-                .onInterface("org.cxlmgr1.Subscription")
-                .withTimeout(2s);
+            SubscriptionProxy(bus_, device.subscription).Unsubscribe();
         } catch (const sdbus::Error&) {
             // Leaving the bus ends the subscription too.
         }

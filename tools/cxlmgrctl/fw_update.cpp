@@ -226,7 +226,7 @@ int cmd_fw_update(Connector& connector, const Globals& g, const Args& args) {
     }
     // The values the job had when its object appeared were announced with InterfacesAdded,
     // not as changes: read them once; the signals carry everything after.
-    watcher->set(job, DeviceProxy(bus, job).GetAll("org.cxlmgr1.Job"));
+    watcher->set(job, DeviceProxy(bus, job).GetAll(org::cxlmgr1::Job_proxy::INTERFACE_NAME));
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     ::sigaction(SIGINT, &sa, nullptr);
@@ -254,7 +254,7 @@ int cmd_fw_update(Connector& connector, const Globals& g, const Args& args) {
             last_poll = std::chrono::steady_clock::now();
             try {
                 DeviceProxy props(bus, job);
-                watcher->set(job, props.GetAll("org.cxlmgr1.Job"));
+                watcher->set(job, props.GetAll(org::cxlmgr1::Job_proxy::INTERFACE_NAME));
                 view = watcher->wait(job, std::chrono::milliseconds(0));
             } catch (const sdbus::Error& e) {
                 printer.end();
