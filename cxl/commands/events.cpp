@@ -68,6 +68,11 @@ Result<EventLog> parse_event_log(std::string_view name) {
     return Error(Errc::InvalidArgument, std::move(message));
 }
 
+Command<EventRecordsPage> get_event_records(EventLog log) {
+    return make_command<EventRecordsPage>(command_spec(opcode::kGetEventRecords),
+                                          {static_cast<uint8_t>(log)}, decode_event_records);
+}
+
 MailboxRequest get_event_records_request(EventLog log) {
     return MailboxRequest{opcode::kGetEventRecords, {static_cast<uint8_t>(log)}, {}};
 }
@@ -159,6 +164,14 @@ Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
                                     n};
 }
 
+Result<ClearEventRecords> clear_event_records(EventLog log, std::span<const uint16_t> handles,
+                                              uint32_t payload_size) {
+    CXLMGR_ASSIGN(auto request, clear_event_records_request(log, handles, payload_size));
+    return ClearEventRecords{make_command<Unit>(command_spec(opcode::kClearEventRecords),
+                                                std::move(request.request.input), decode_nothing),
+                             request.consumed};
+}
+
 MailboxRequest clear_all_event_records_request(EventLog log) {
     return MailboxRequest{
         opcode::kClearEventRecords, {static_cast<uint8_t>(log), kClearAll, 0, 0, 0, 0}, {}};
@@ -215,6 +228,12 @@ Result<Bytes> encode_event_interrupt_policy(const EventInterruptPolicy& p) {
         in.push_back(dc);
     }
     return in;
+}
+
+Result<Command<Unit>> set_event_interrupt_policy(const EventInterruptPolicy& policy) {
+    CXLMGR_ASSIGN(Bytes in, encode_event_interrupt_policy(policy));
+    return make_command<Unit>(command_spec(opcode::kSetEventInterruptPolicy), std::move(in),
+                              decode_nothing);
 }
 
 Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy) {

@@ -39,6 +39,7 @@ struct EventRecordsPage {
     std::vector<EventRecord> records;
 };
 
+Command<EventRecordsPage> get_event_records(EventLog log);
 MailboxRequest get_event_records_request(EventLog log);
 // Refuses a record count whose records do not fit the output, malformed records and handle 0
 // (never valid, and such a record could never be cleared).
@@ -60,6 +61,13 @@ struct ClearEventRecordsRequest {
 Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
                                                              std::span<const uint16_t> handles,
                                                              uint32_t payload_size);
+struct ClearEventRecords {
+    Command<Unit> command;
+    size_t consumed = 0;  // handles taken from the front of the list
+};
+// The same as a typed command.
+Result<ClearEventRecords> clear_event_records(EventLog log, std::span<const uint16_t> handles,
+                                              uint32_t payload_size);
 MailboxRequest clear_all_event_records_request(EventLog log);
 Status parse_clear_event_records(const MailboxResponse& response);
 
@@ -85,6 +93,7 @@ Result<EventInterruptPolicy> parse_event_interrupt_policy(const MailboxResponse&
 // Four bytes (CXL 2.0 layout, accepted by every device), five with dynamic_capacity.
 // InvalidArgument for a reserved mode or a message number above 15.
 Result<Bytes> encode_event_interrupt_policy(const EventInterruptPolicy& policy);
+Result<Command<Unit>> set_event_interrupt_policy(const EventInterruptPolicy& policy);
 Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy);
 Status parse_set_event_interrupt_policy(const MailboxResponse& response);
 // Keys per log name ("informational", ...): {"mode": s, "message_number": n}.

@@ -24,6 +24,12 @@ Result<uint64_t> parse_timestamp(const MailboxResponse& response) {
     return decode_timestamp(out);
 }
 
+Command<Unit> set_timestamp(uint64_t ns_since_epoch) {
+    Bytes in(8);
+    store_le(in, 0, ns_since_epoch, 8);
+    return make_command<Unit>(command_spec(opcode::kSetTimestamp), std::move(in), decode_nothing);
+}
+
 MailboxRequest set_timestamp_request(uint64_t ns_since_epoch) {
     Bytes in(8);
     store_le(in, 0, ns_since_epoch, 8);

@@ -13,6 +13,7 @@ MailboxRequest get_timestamp_request();
 Result<uint64_t> decode_timestamp(ByteSpan output);
 Result<uint64_t> parse_timestamp(const MailboxResponse& response);
 
+Command<Unit> set_timestamp(uint64_t ns_since_epoch);
 MailboxRequest set_timestamp_request(uint64_t ns_since_epoch);
 Status parse_set_timestamp(const MailboxResponse& response);
 
