@@ -8,7 +8,6 @@
 namespace cxlmgr::daemon {
 
 namespace {
-constexpr uint16_t kCxlBusy = 0x06;
 // Up to about 6 s of retries (more than the background time of any part of 1 MiB at most).
 constexpr unsigned kAbortBusyRetries = 600;
 constexpr std::chrono::milliseconds kAbortBusyDelay{10};
@@ -294,7 +293,9 @@ void FirmwareJob::send_abort(unsigned attempt, JobState state, std::string error
             // A cancel seen while following a part's background operation leaves that part
             // still running on the device, which refuses the abort as Busy until it ends: ask
             // again shortly (the part ends within its background time).
-            if (!s.ok() && s.error().cxl_return_code == kCxlBusy && attempt < kAbortBusyRetries) {
+            if (!s.ok() &&
+                s.error().cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy) &&
+                attempt < kAbortBusyRetries) {
                 auto timer = std::make_shared<boost::asio::steady_timer>(
                     self->device_->mailbox_executor(), kAbortBusyDelay);
                 timer->async_wait([self, timer, attempt, state, error = std::move(error)](
