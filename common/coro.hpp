@@ -12,12 +12,11 @@
 //    bug; spawn() logs it and hands the caller an Internal error.
 //  - Whoever spawns a coroutine keeps alive what it uses (it captures shared_ptrs by value; a
 //    coroutine's reference parameters dangle once the caller returns).
-//  - Never write a lambda inside a co_await expression: GCC 12 destroys such a temporary twice
-//    (AddressSanitizer shows `co_await await_callback<T>([p](auto deliver) {...})` releasing
-//    what p holds too early). Make the awaitable in its own statement, or in a plain function
-//    that returns it, and await that: `auto wait = await_callback<T>(...); co_await
-//    std::move(wait);`.
-//    The same holds for brace-initialised temporaries: pass named objects.
+//  - Never write a lambda expression or a brace-initialized temporary (TransactionOptions{})
+//    inside a co_await expression: GCC 12 copies it bitwise into the coroutine frame and then
+//    destroys both copies (a std::string member is freed from the wrong address, a vector's
+//    buffer twice). Name it in a statement of its own and co_await with std::move(name), or
+//    pass a function's result.
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>; clang notices.

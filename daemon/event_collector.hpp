@@ -1,9 +1,9 @@
-// Collects one device's events (DESIGN.md "Events"): drains the four event logs through the
-// arbiter at Background priority (Get Event Records until a page comes back empty, so More
-// Records paging is followed), writes what it read to the journal and waits until that is
-// durable, then clears exactly the handles it read, then hands the stored events to the
-// listener. A crash between the write and the clear re-reads the same records later; the journal
-// recognises them, so nothing is lost and nothing is stored twice.
+// Collects one device's events: drains the four event logs through the arbiter at Background
+// priority (Get Event Records until a page comes back empty, so More Records paging is
+// followed), writes what it read to the journal and waits until that is durable, then clears
+// exactly the handles it read, then hands the stored events to the listener. A crash between
+// the write and the clear re-reads the same records later; the journal recognises them, so
+// nothing is lost and nothing is stored twice.
 //
 // Polling: none of our backends can deliver the device's interrupts to user space, so the
 // collector polls the Event Status register (an MMIO read of the Device Status capability, no
@@ -29,9 +29,12 @@
 // before it closes the devices' channels. A disarm the channel refuses because the device is
 // gone or being removed is logged as skipped, at info: there is nothing left to disarm.
 //
-// Threading: all state lives on the device's mailbox strand; journal I/O runs on the hub's
-// journal executor, so neither the D-Bus thread nor the arbiter's pool waits for the disk.
-// Every callback holds a shared_ptr to the collector; stop() makes the late ones do nothing.
+// Threading: all state lives on the device's mailbox strand, where the collection runs as one
+// coroutine (start-up, then poll and drain, in daemon/event_drain.hpp); journal I/O runs on the
+// hub's journal executor, so neither the D-Bus thread nor the arbiter's pool waits for the disk.
+// The coroutine checks for a stop at every step boundary, and stop() reports only once it has
+// ended (and the disarm is done): after that no timer, coroutine frame or callback of the
+// collector is left on the pool, which may then stop.
 #pragma once
 
 #include <atomic>
@@ -43,6 +46,8 @@
 #include <string>
 #include <vector>
 
+#include "common/coro.hpp"
+#include "daemon/event_drain.hpp"
 #include "daemon/event_journal.hpp"
 #include "daemon/managed_device.hpp"
 
@@ -77,10 +82,11 @@ public:
     // Reads the stored Overflows total, sets the device clock (Set Timestamp), then polls at once
     // and keeps polling.
     void start();
-    // No more polls; work in flight finishes without touching the device again or calling the
-    // listener. Records read but not cleared yet are read again by the next collector. If the
-    // device is armed, it is disarmed once any arm/disarm in flight has finished; `stopped`
-    // (optional) runs on the strand after that. Idempotent.
+    // No more polls; the step in flight finishes without touching the device again or calling
+    // the listener. Records read but not cleared yet are read again by the next collector. If
+    // the device is armed, it is disarmed once any arm/disarm in flight has finished. `stopped`
+    // (optional) runs on the strand once the collection coroutine has ended and the disarm is
+    // done. Idempotent.
     void stop(std::function<void()> stopped = {});
 
     // Subscription counting; done runs (on the strand) once the interrupt policy command the
@@ -99,25 +105,23 @@ public:
     [[nodiscard]] uint64_t polls() const { return polls_.load(); }
 
 private:
-    void set_clock();
-    void schedule(std::chrono::milliseconds after);
-    void poll();
-    void drain(std::vector<cxl::EventLog> logs);
-    void drain_log(std::vector<cxl::EventLog> logs, size_t index);
-    void store(std::vector<cxl::EventLog> logs, size_t index, cxl::EventRecordsPage page);
-    // A page stored and not cleared yet.
-    struct Uncleared;
-    void check_overflow(std::shared_ptr<Uncleared> page);
-    void count_overflows(const std::vector<StoredEvent>& stored);
-    // Clears page->handles from `from` on, in as many commands as the payload needs.
-    void clear(std::shared_ptr<Uncleared> page, size_t from);
-    void finished_log(std::vector<cxl::EventLog> logs, size_t index,
-                      std::vector<StoredEvent> stored, bool again);
-    void set_policy(bool armed, std::function<void(Status)> done);
-    void disarm_at_stop(std::function<void()> stopped);
-    // One line per failure streak; at info level when the device is gone or being removed.
-    void warn(const std::string& what, const Error& cause);
-    TransactionOptions background(std::string description) const;
+    // Start-up (stored Overflows total, Set Timestamp), then poll and drain until stop().
+    Task<Status> collect();
+    Task<void> set_clock();
+    // Reads Event Status: the logs that hold records, most severe first.
+    std::vector<cxl::EventLog> flagged_logs();
+    void add_overflows(uint64_t added);
+    // Sends the interrupt policy; armed_ follows what the device accepted. The caller counts it
+    // in policy_in_flight_ from the moment it decides to send, and calls policy_finished() after.
+    Task<Status> set_policy(bool armed);
+    void change_policy(bool armed, std::function<void(Status)> done);
+    void policy_finished();
+    // Ends collection: waits for the collection coroutine and any arm/disarm in flight, then
+    // disarms an armed device.
+    Task<Status> shut_down();
+    // Resumes once neither the collection coroutine nor an arm/disarm is running.
+    Task<void> idle();
+    void wake_idle();
 
     const std::string name_;
     std::shared_ptr<ManagedDevice> device_;
@@ -125,18 +129,18 @@ private:
     boost::asio::any_io_executor strand_;
     boost::asio::any_io_executor journal_executor_;
     CollectorOptions options_;
-    boost::asio::steady_timer timer_;
 
     // Strand-only state.
+    boost::asio::steady_timer timer_;  // the wait between polls; cancelled to poll at once
     CollectorListener listener_;
+    FailureStreak failures_;
+    EventDrain drain_;
+    bool started_ = false;
     bool stopped_ = false;
-    bool draining_ = false;
-    bool warned_ = false;  // one log line per failure streak, not one per poll
-    // Overflow states read right before a clear, for the next write (header comment).
-    std::vector<EventEntry> pending_overflows_;
+    bool collecting_ = false;  // the collection coroutine runs
     bool armed_ = false;  // the policy the device accepted last (arm/disarm in flight excluded)
     unsigned policy_in_flight_ = 0;
-    std::vector<std::function<void()>> policy_idle_;  // run when policy_in_flight_ drops to 0
+    std::vector<std::function<void(Result<bool>)>> idle_waiters_;
 
     std::atomic<unsigned> subscribers_{0};
     std::atomic<uint64_t> overflows_{0};

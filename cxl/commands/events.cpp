@@ -220,32 +220,4 @@ nlohmann::json event_interrupt_policy_to_json(const EventInterruptPolicy& p) {
     return j;
 }
 
-MailboxRequest get_event_records_request(EventLog log) {
-    return get_event_records(log).request;
-}
-
-Result<EventRecordsPage> parse_event_records(const MailboxResponse& response) {
-    return parse(get_event_records(EventLog::Informational), response);
-}
-
-Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
-                                                             std::span<const uint16_t> handles,
-                                                             uint32_t payload_size) {
-    CXLMGR_ASSIGN(auto clear, clear_event_records(log, handles, payload_size));
-    return ClearEventRecordsRequest{std::move(clear.command.request), clear.consumed};
-}
-
-Status parse_clear_event_records(const MailboxResponse& response) {
-    return check_success(response, kClearSpec.name);
-}
-
-Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy) {
-    CXLMGR_ASSIGN(auto command, set_event_interrupt_policy(policy));
-    return std::move(command.request);
-}
-
-Status parse_set_event_interrupt_policy(const MailboxResponse& response) {
-    return check_success(response, kSetPolicySpec.name);
-}
-
 }  // namespace cxlmgr::cxl

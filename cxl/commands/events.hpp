@@ -84,18 +84,4 @@ Result<Command<Unit>> set_event_interrupt_policy(const EventInterruptPolicy& pol
 // Keys per log name ("informational", ...): {"mode": s, "message_number": n}.
 nlohmann::json event_interrupt_policy_to_json(const EventInterruptPolicy& policy);
 
-// Untyped forms for daemon/event_collector.cpp until it sends Command<T>s; do not add users.
-MailboxRequest get_event_records_request(EventLog log);
-Result<EventRecordsPage> parse_event_records(const MailboxResponse& response);
-struct ClearEventRecordsRequest {
-    MailboxRequest request;
-    size_t consumed = 0;
-};
-Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
-                                                             std::span<const uint16_t> handles,
-                                                             uint32_t payload_size);
-Status parse_clear_event_records(const MailboxResponse& response);
-Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy);
-Status parse_set_event_interrupt_policy(const MailboxResponse& response);
-
 }  // namespace cxlmgr::cxl

@@ -23,14 +23,6 @@ Command<Unit> set_timestamp(uint64_t ns_since_epoch) {
     return make_command<Unit>(kSetSpec, std::move(in), decode_nothing);
 }
 
-MailboxRequest set_timestamp_request(uint64_t ns_since_epoch) {
-    return set_timestamp(ns_since_epoch).request;
-}
-
-Status parse_set_timestamp(const MailboxResponse& response) {
-    return check_success(response, kSetSpec.name);
-}
-
 nlohmann::json timestamp_to_json(uint64_t ns_since_epoch) {
     return {{"timestamp", ns_since_epoch}};
 }

@@ -15,8 +15,8 @@
 #include <future>
 #include <thread>
 
-#include "emu/type3_device.hpp"
 #include "daemon/event_collector.hpp"
+#include "emu/type3_device.hpp"
 
 namespace cxlmgr::daemon::collector_test {
 
@@ -127,9 +127,23 @@ struct CollectorTest : ::testing::Test {
         boost::asio::post(device->mailbox_executor(), [&] { p.set_value(); });
         p.get_future().wait();
     }
+    // Stops `c` and waits (bounded) until it has fully stopped: its coroutine ended, the disarm
+    // done.
+    static bool stop_and_wait(EventCollector& c) {
+        auto stopped = std::make_shared<std::promise<void>>();
+        auto future = stopped->get_future();
+        c.stop([stopped] { stopped->set_value(); });
+        return future.wait_for(20s) == std::future_status::ready;
+    }
+    // The daemon's order: collectors stop, then the channels close, then the pool stops. A
+    // collector stopping in the middle of a journal write waits for it: the journal runs.
     void TearDown() override {
+        if (!journal_thread.joinable()) {
+            journal_io.restart();
+            run_journal_thread();
+        }
         for (auto& c : collectors) {
-            c->stop();
+            EXPECT_TRUE(stop_and_wait(*c)) << "the collector did not stop";
         }
         if (device) {
             std::promise<void> drained;

@@ -111,9 +111,8 @@ TEST_F(CollectorTest, FullLogYieldsAnOverflowEvent) {
     open(desc);
     run_journal_thread();
     // The device clock, so the overflow times are real.
-    std::promise<Result<cxl::MailboxResponse>> set;
-    device->command(0x0301, cxl::set_timestamp_request(123456789).input,
-                    [&](auto r) { set.set_value(std::move(r)); });
+    std::promise<Result<cxl::Unit>> set;
+    device->call(cxl::set_timestamp(123456789), {}, [&](auto r) { set.set_value(std::move(r)); });
     ASSERT_TRUE(set.get_future().get().ok());
     for (uint64_t i = 1; i <= 7; ++i) {
         inject(emu::EventLog::Informational, i * 0x40);
