@@ -20,7 +20,15 @@ Status check_slot(std::string_view command, uint8_t slot) {
     return ok_status();
 }
 
+constexpr const CommandSpec& kInfoSpec = command_spec(opcode::kGetFwInfo);
+constexpr const CommandSpec& kTransferSpec = command_spec(opcode::kTransferFw);
+constexpr const CommandSpec& kActivateSpec = command_spec(opcode::kActivateFw);
+
 }  // namespace
+
+Command<FwInfo> get_fw_info() {
+    return make_command<FwInfo>(kInfoSpec, {}, decode_fw_info);
+}
 
 MailboxRequest fw_info_request() {
     return MailboxRequest{opcode::kGetFwInfo, {}, {}};
@@ -131,6 +139,11 @@ Result<Bytes> encode_transfer_fw(const TransferFwPart& part, uint32_t payload_si
     return in;
 }
 
+Result<Command<Unit>> transfer_fw(const TransferFwPart& part, uint32_t payload_size) {
+    CXLMGR_ASSIGN(Bytes in, encode_transfer_fw(part, payload_size));
+    return make_command<Unit>(kTransferSpec, std::move(in), decode_nothing);
+}
+
 Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size) {
     CXLMGR_ASSIGN(Bytes in, encode_transfer_fw(part, payload_size));
     MailboxRequest r{opcode::kTransferFw, std::move(in), {}};
@@ -165,6 +178,11 @@ Result<Bytes> encode_activate_fw(ActivateMode mode, uint8_t slot) {
     }
     CXLMGR_CHECK(check_slot(kActivateName, slot));
     return Bytes{static_cast<uint8_t>(mode), slot};
+}
+
+Result<Command<Unit>> activate_fw(ActivateMode mode, uint8_t slot) {
+    CXLMGR_ASSIGN(Bytes in, encode_activate_fw(mode, slot));
+    return make_command<Unit>(kActivateSpec, std::move(in), decode_nothing);
 }
 
 Result<MailboxRequest> activate_fw_request(ActivateMode mode, uint8_t slot) {

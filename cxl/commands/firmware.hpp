@@ -26,6 +26,7 @@ struct FwInfo {
     std::vector<std::string> slot_revisions;  // slot_count entries, slot 1 first
 };
 
+Command<FwInfo> get_fw_info();
 MailboxRequest fw_info_request();
 // Refuses slot counts outside 1..4 and active/staged slots outside the slot count.
 Result<FwInfo> decode_fw_info(ByteSpan output);
@@ -48,6 +49,8 @@ uint32_t transfer_fw_max_data(uint32_t payload_size);
 // InvalidArgument for a misaligned or too large offset, data that does not fit the payload,
 // a slot missing (Full/End, 1..4) or given where it means nothing, or data with Abort.
 Result<Bytes> encode_transfer_fw(const TransferFwPart& part, uint32_t payload_size);
+// Transfer FW with encode_transfer_fw's checks.
+Result<Command<Unit>> transfer_fw(const TransferFwPart& part, uint32_t payload_size);
 Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size);
 Status parse_transfer_fw(const MailboxResponse& response);
 
@@ -56,6 +59,8 @@ std::string_view activate_mode_name(ActivateMode mode);  // "online", "on-reset"
 Result<ActivateMode> parse_activate_mode(std::string_view text);
 
 Result<Bytes> encode_activate_fw(ActivateMode mode, uint8_t slot);
+// Activate FW with encode_activate_fw's checks.
+Result<Command<Unit>> activate_fw(ActivateMode mode, uint8_t slot);
 Result<MailboxRequest> activate_fw_request(ActivateMode mode, uint8_t slot);
 Status parse_activate_fw(const MailboxResponse& response);
 
