@@ -12,6 +12,8 @@
 //    bug; spawn() logs it and hands the caller an Internal error.
 //  - Whoever spawns a coroutine keeps alive what it uses (it captures shared_ptrs by value; a
 //    coroutine's reference parameters dangle once the caller returns).
+//  - Never write a lambda inside a co_await expression (`co_await await_callback<T>([..] {..})`):
+//    GCC 12 destroys such a temporary closure twice. Name it first and move it in.
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>; clang notices.

@@ -197,12 +197,12 @@ void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
 
 template <typename T>
 Task<Result<T>> ManagedDevice::co_call(cxl::Command<T> command, TransactionOptions options) {
-    auto self = shared_from_this();
-    co_return co_await await_callback<T>(
-        [self, command = std::move(command),
-         options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
-            self->call(std::move(command), std::move(options), std::move(deliver));
-        });
+    // Named, not a temporary inside the co_await: GCC 12 destroys such a lambda twice.
+    auto start = [self = shared_from_this(), command = std::move(command),
+                  options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
+        self->call(std::move(command), std::move(options), std::move(deliver));
+    };
+    co_return co_await await_callback<T>(std::move(start));
 }
 
 }  // namespace cxlmgr::daemon
