@@ -349,7 +349,7 @@ struct BackToBackUpdates : std::enable_shared_from_this<BackToBackUpdates> {
                 problems.push_back(which + ": its marker was still there at its final state");
             }
             ++completed;
-            more = completed < count && problems.empty();
+            more = completed < count;
         }
         if (more) {
             if (auto started = start_next(); !started.ok()) {
