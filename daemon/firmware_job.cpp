@@ -114,20 +114,7 @@ Task<Status> FirmwareJob::run() {
     CXLMGR_CO_ASSIGN(const uint8_t slot, co_await choose_slot());
     Status transferred = co_await transfer(slot);
     if (!transferred.ok()) {
-        if (transfer_open_) {
-            transfer_open_ = false;
-            TransactionOptions opts;
-            opts.priority = Priority::Control;
-            opts.session = session_;
-            opts.description = "Transfer FW (abort)";
-            Status aborted = co_await abort_device_transfer(device_, std::move(opts));
-            if (aborted.ok()) {
-                log::info(device_->name(), ": device-side firmware transfer aborted");
-            } else {
-                // The device may have dropped the transfer itself (a refused part ends it).
-                log::info(device_->name(), ": Transfer FW abort: ", aborted.error().message);
-            }
-        }
+        co_await abort_open_transfer();
         co_return transferred;
     }
     {
@@ -235,6 +222,24 @@ Task<Status> FirmwareJob::send_part(std::vector<uint8_t> data, uint8_t slot, boo
     offset_ += data.size();
     progress(offset_);
     co_return ok_status();
+}
+
+Task<void> FirmwareJob::abort_open_transfer() {
+    if (!transfer_open_) {
+        co_return;
+    }
+    transfer_open_ = false;
+    TransactionOptions opts;
+    opts.priority = Priority::Control;
+    opts.session = session_;
+    opts.description = "Transfer FW (abort)";
+    Status aborted = co_await abort_device_transfer(device_, std::move(opts));
+    if (aborted.ok()) {
+        log::info(device_->name(), ": device-side firmware transfer aborted");
+    } else {
+        // The device may have dropped the transfer itself (a refused part ends it).
+        log::info(device_->name(), ": Transfer FW abort: ", aborted.error().message);
+    }
 }
 
 Task<Status> FirmwareJob::activate(cxl::ActivateMode mode, uint8_t slot) {

@@ -102,6 +102,8 @@ private:
     Task<Result<std::vector<uint8_t>>> read_part(uint32_t size);
     Task<Status> send_part(std::vector<uint8_t> data, uint8_t slot, bool last);
     Task<Status> activate(cxl::ActivateMode mode, uint8_t slot);
+    // Transfer FW Abort when an Initiate may have left a partial transfer on the device.
+    Task<void> abort_open_transfer();
     void finish(Status outcome);
     void set_state(JobState state);
     void progress(uint64_t bytes_done);
