@@ -112,9 +112,9 @@ Status transfer(Bench& b, cxl::ByteSpan image, uint8_t slot) {
                                              : cxl::TransferAction::Continue,
                                  static_cast<uint8_t>(last ? slot : 0), offset,
                                  image.subspan(offset, n)};
-        CXLMGR_ASSIGN(auto request, cxl::transfer_fw_request(part, payload));
-        CXLMGR_ASSIGN(auto response, b.run(std::move(request)));
-        CXLMGR_CHECK(cxl::parse_transfer_fw(response));
+        CXLMGR_ASSIGN(auto command, cxl::transfer_fw(part, payload));
+        CXLMGR_ASSIGN(auto response, b.run(command.request));
+        CXLMGR_CHECK(cxl::parse(command, response));
     }
     return ok_status();
 }

@@ -3,8 +3,8 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
-#include "cxl/mailbox_registers.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/mailbox_registers.hpp"
 #include "cxl/return_code.hpp"
 
 namespace cxlmgr::cxl {

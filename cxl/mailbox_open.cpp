@@ -2,9 +2,9 @@
 // out-of-band registers; the command path is in mailbox.cpp.
 #include <boost/asio/post.hpp>
 
+#include "cxl/command_table.hpp"
 #include "cxl/mailbox.hpp"
 #include "cxl/mailbox_registers.hpp"
-#include "cxl/command_table.hpp"
 
 namespace cxlmgr::cxl {
 

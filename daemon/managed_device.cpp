@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
+#include "cxl/command_table.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
 #include "doe/cdat_reader.hpp"
@@ -384,62 +385,61 @@ void ManagedDevice::identify(Callback<nlohmann::json> done) {
 }
 
 void ManagedDevice::health(Callback<nlohmann::json> done) {
-    mailbox_call(cxl::health_request(), interactive("Get Health Info"),
-                 [done = std::move(done)](Result<cxl::MailboxResponse> r) {
-                     if (!r.ok()) {
-                         done(std::move(r).error());
-                         return;
-                     }
-                     auto info = cxl::parse_health(*r);
-                     if (!info.ok()) {
-                         done(std::move(info).error());
-                         return;
-                     }
-                     done(cxl::health_to_json(*info));
-                 });
+    auto command = cxl::get_health_info();
+    auto options = interactive(std::string(command.spec->name));
+    call(std::move(command), std::move(options),
+         [done = std::move(done)](Result<cxl::HealthInfo> info) {
+             if (!info.ok()) {
+                 done(std::move(info).error());
+                 return;
+             }
+             done(cxl::health_to_json(*info));
+         });
 }
 
 void ManagedDevice::firmware_info(Callback<cxl::FwInfo> done) {
     std::weak_ptr<ManagedDevice> weak = weak_from_this();
-    mailbox_call(cxl::fw_info_request(), interactive("Get FW Info"),
-                 [weak, done = std::move(done)](Result<cxl::MailboxResponse> r) {
-                     if (!r.ok()) {
-                         done(std::move(r).error());
-                         return;
+    auto command = cxl::get_fw_info();
+    auto options = interactive(std::string(command.spec->name));
+    call(std::move(command), std::move(options),
+         [weak, done = std::move(done)](Result<cxl::FwInfo> info) {
+             if (!info.ok()) {
+                 done(std::move(info).error());
+                 return;
+             }
+             if (auto self = weak.lock()) {
+                 self->update([&](DeviceProperties& p) {
+                     std::string active;
+                     if (info->active_slot >= 1 &&
+                         info->active_slot <= info->slot_revisions.size()) {
+                         active = info->slot_revisions[info->active_slot - 1];
                      }
-                     auto info = cxl::parse_fw_info(*r);
-                     if (!info.ok()) {
-                         done(std::move(info).error());
-                         return;
-                     }
-                     if (auto self = weak.lock()) {
-                         self->update([&](DeviceProperties& p) {
-                             std::string active;
-                             if (info->active_slot >= 1 &&
-                                 info->active_slot <= info->slot_revisions.size()) {
-                                 active = info->slot_revisions[info->active_slot - 1];
-                             }
-                             bool changed = p.firmware_revision != active || !p.firmware ||
-                                            p.firmware->active_slot != info->active_slot ||
-                                            p.firmware->staged_slot != info->staged_slot ||
-                                            p.firmware->slot_revisions != info->slot_revisions;
-                             p.firmware_revision = active;
-                             p.firmware = *info;
-                             return changed;
-                         });
-                     }
-                     done(std::move(info).value());
+                     bool changed = p.firmware_revision != active || !p.firmware ||
+                                    p.firmware->active_slot != info->active_slot ||
+                                    p.firmware->staged_slot != info->staged_slot ||
+                                    p.firmware->slot_revisions != info->slot_revisions;
+                     p.firmware_revision = active;
+                     p.firmware = *info;
+                     return changed;
                  });
+             }
+             done(std::move(info).value());
+         });
 }
 
 void ManagedDevice::command(uint16_t opcode, std::vector<uint8_t> input,
                             Callback<cxl::MailboxResponse> done) {
+    // No input check and no parse: a raw command goes to the device as given and its answer,
+    // whatever the return code, goes back as it came. A known opcode still gets its row's
+    // background timeout.
     cxl::MailboxRequest request;
     request.opcode = opcode;
     request.input = std::move(input);
-    char what[32];
-    std::snprintf(what, sizeof what, "raw command 0x%04x", opcode);
-    mailbox_call(std::move(request), interactive(what), std::move(done));
+    if (const cxl::CommandSpec* spec = cxl::find_command(opcode)) {
+        request.options.background_timeout = spec->background_timeout;
+    }
+    mailbox_call(std::move(request), interactive("raw " + cxl::opcode::describe(opcode)),
+                 std::move(done));
 }
 
 void ManagedDevice::cdat(bool refresh, Callback<std::shared_ptr<const CdatSnapshot>> done) {
@@ -521,32 +521,6 @@ std::vector<Arbiter::ChannelReport> ManagedDevice::channel_report() const {
         }
     }
     return out;
-}
-
-bool raw_command_is_read_only(uint16_t opcode) {
-    switch (opcode) {
-        case 0x0001:  // Identify (generic component)
-        case 0x0002:  // Background Operation Status
-        case 0x0100:  // Get Event Records (does not remove records)
-        case 0x0102:  // Get Event Interrupt Policy
-        case 0x0200:  // Get FW Info
-        case 0x0300:  // Get Timestamp
-        case 0x0400:  // Get Supported Logs
-        case 0x0401:  // Get Log
-        case 0x4000:  // Identify Memory Device
-        case 0x4100:  // Get Partition Info
-        case 0x4102:  // Get LSA
-        case 0x4200:  // Get Health Info
-        case 0x4201:  // Get Alert Configuration
-        case 0x4203:  // Get Shutdown State
-        case 0x4300:  // Get Poison List
-        case 0x4303:  // Get Scan Media Capabilities
-        case 0x4305:  // Get Scan Media Results
-        case 0x4500:  // Get Security State
-            return true;
-        default:
-            return false;
-    }
 }
 
 }  // namespace cxlmgr::daemon

@@ -88,8 +88,11 @@ public:
     template <typename T>
     void call(cxl::Command<T> command, TransactionOptions options,
               std::type_identity_t<Callback<T>> done);
-    // The same for coroutines (common/coro.hpp): resumes on the awaiting coroutine's executor.
-    // The awaiting coroutine keeps the device alive (it holds a shared_ptr to it).
+    // The same for coroutines (common/coro.hpp): `co_await device->co_call(command, options)`
+    // resumes on the awaiting coroutine's executor. The returned task holds the device.
+    // GCC 12 miscompiles brace-initialized temporaries inside a co_await expression (a string
+    // member is freed from the coroutine frame): pass a named object or a function's result,
+    // never `TransactionOptions{}` or `cxl::Command<T>{...}` written in place.
     template <typename T>
     Task<Result<T>> co_call(cxl::Command<T> command, TransactionOptions options);
 
@@ -99,7 +102,9 @@ public:
     void health(Callback<nlohmann::json> done);
     // Get FW Info, also refreshing the firmware properties.
     void firmware_info(Callback<cxl::FwInfo> done);
-    // One raw mailbox command; the policy (which opcodes callers may send) is the caller's.
+    // One raw mailbox command, sent as given (no input check) with its answer returned whatever
+    // the return code. The policy (which opcodes callers may send) is the caller's:
+    // cxl::command_is_read_only() says which only read.
     void command(uint16_t opcode, std::vector<uint8_t> input, Callback<cxl::MailboxResponse> done);
     // The CDAT, read once over DOE (every exchange one transaction, the whole read one "cdat"
     // session) and cached; refresh drops the cache first. A malformed table is a DeviceError
@@ -168,11 +173,6 @@ private:
     std::function<void()> listener_;
 };
 
-// Opcodes a caller may send through Device.Command without --allow-raw-writes: commands that
-// only read. Anything else (firmware, media, security, event clearing, vendor opcodes) changes
-// the device or steals state the daemon owns, and needs --allow-raw-writes.
-bool raw_command_is_read_only(uint16_t opcode);
-
 template <typename T>
 void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
                          std::type_identity_t<Callback<T>> done) {
@@ -195,14 +195,16 @@ void ManagedDevice::call(cxl::Command<T> command, TransactionOptions options,
         });
 }
 
+// Deliberately not a coroutine itself: GCC 12 corrupts by-value parameters of a coroutine
+// called inside another coroutine's co_await expression, which is exactly how co_call is used.
+// A plain function moves its arguments into the awaited callback before any frame exists.
 template <typename T>
 Task<Result<T>> ManagedDevice::co_call(cxl::Command<T> command, TransactionOptions options) {
-    // Named, not a temporary inside the co_await: GCC 12 destroys such a lambda twice.
-    auto start = [self = shared_from_this(), command = std::move(command),
-                  options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
-        self->call(std::move(command), std::move(options), std::move(deliver));
-    };
-    co_return co_await await_callback<T>(std::move(start));
+    return await_callback<T>(
+        [self = shared_from_this(), command = std::move(command),
+         options = std::move(options)](std::function<void(Result<T>)> deliver) mutable {
+            self->call(std::move(command), std::move(options), std::move(deliver));
+        });
 }
 
 }  // namespace cxlmgr::daemon

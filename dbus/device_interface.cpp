@@ -83,7 +83,7 @@ void DeviceInterface::Command(sdbus::Result<uint16_t, std::vector<uint8_t>>&& re
         result.returnError(to_dbus_error(allowed.error(), context_.name));
         return;
     }
-    if (!context_.service.allow_raw_writes && !daemon::raw_command_is_read_only(opcode)) {
+    if (!context_.service.allow_raw_writes && !cxl::command_is_read_only(opcode)) {
         result.returnError(make_dbus_error(
             Errc::PermissionDenied,
             context_.name + ": opcode " + hex16(opcode) +

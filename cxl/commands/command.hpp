@@ -19,6 +19,7 @@
 #include "common/result.hpp"
 #include "cxl/command_table.hpp"
 #include "cxl/mailbox.hpp"
+#include "cxl/return_code.hpp"
 #include "cxl/wire.hpp"
 
 namespace cxlmgr::cxl {

@@ -2,17 +2,15 @@
 
 #include <algorithm>
 
-#include "cxl/command_table.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kGetName = "Get Event Records";
-constexpr std::string_view kClearName = "Clear Event Records";
-constexpr std::string_view kGetPolicyName = "Get Event Interrupt Policy";
-constexpr std::string_view kSetPolicyName = "Set Event Interrupt Policy";
+constexpr const CommandSpec& kGetSpec = command_spec(opcode::kGetEventRecords);
+constexpr const CommandSpec& kClearSpec = command_spec(opcode::kClearEventRecords);
+constexpr const CommandSpec& kGetPolicySpec = command_spec(opcode::kGetEventInterruptPolicy);
+constexpr const CommandSpec& kSetPolicySpec = command_spec(opcode::kSetEventInterruptPolicy);
 
-constexpr size_t kClearHeaderSize = 6;
+constexpr size_t kClearHeaderSize = kClearSpec.input.bytes;
 constexpr uint8_t kClearAll = 1u << 0;
 constexpr size_t kMaxClearHandles = 255;
 
@@ -22,12 +20,12 @@ InterruptSetting decode_setting(uint8_t byte) {
 
 Result<uint8_t> encode_setting(const InterruptSetting& s, std::string_view log) {
     if (s.mode > static_cast<uint8_t>(InterruptMode::Firmware)) {
-        return Error(Errc::InvalidArgument, std::string(kSetPolicyName) + ": mode " +
+        return Error(Errc::InvalidArgument, std::string(kSetPolicySpec.name) + ": mode " +
                                                 std::to_string(s.mode) + " for the " +
                                                 std::string(log) + " log is reserved");
     }
     if (s.message_number > 15) {
-        return Error(Errc::InvalidArgument, std::string(kSetPolicyName) + ": message number " +
+        return Error(Errc::InvalidArgument, std::string(kSetPolicySpec.name) + ": message number " +
                                                 std::to_string(s.message_number) + " for the " +
                                                 std::string(log) + " log exceeds 15");
     }
@@ -68,12 +66,13 @@ Result<EventLog> parse_event_log(std::string_view name) {
     return Error(Errc::InvalidArgument, std::move(message));
 }
 
-MailboxRequest get_event_records_request(EventLog log) {
-    return MailboxRequest{opcode::kGetEventRecords, {static_cast<uint8_t>(log)}, {}};
+Command<EventRecordsPage> get_event_records(EventLog log) {
+    return make_command<EventRecordsPage>(kGetSpec, {static_cast<uint8_t>(log)},
+                                          decode_event_records);
 }
 
 Result<EventRecordsPage> decode_event_records(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, kEventRecordsHeaderSize, kGetName));
+    CXLMGR_CHECK(check_min_length(out, kEventRecordsHeaderSize, kGetSpec.name));
     EventRecordsPage page;
     const uint8_t flags = u8_at(out, 0);
     page.overflow = (flags & kEventRecordsOverflow) != 0;
@@ -84,16 +83,16 @@ Result<EventRecordsPage> decode_event_records(ByteSpan out) {
     const size_t count = u16_at(out, 0x14);
     const size_t needed = kEventRecordsHeaderSize + count * kEventRecordSize;
     if (out.size() < needed) {
-        return Error(Errc::DeviceError, std::string(kGetName) + " claims " + std::to_string(count) +
-                                            " records (" + std::to_string(needed) +
-                                            " bytes) but returned " + std::to_string(out.size()) +
-                                            " bytes");
+        return Error(Errc::DeviceError, std::string(kGetSpec.name) + " claims " +
+                                            std::to_string(count) + " records (" +
+                                            std::to_string(needed) + " bytes) but returned " +
+                                            std::to_string(out.size()) + " bytes");
     }
     page.records.reserve(count);
     for (size_t i = 0; i < count; ++i) {
         auto rec = decode_event_record(
             out.subspan(kEventRecordsHeaderSize + i * kEventRecordSize, kEventRecordSize));
-        const std::string ctx = std::string(kGetName) + ": record " + std::to_string(i);
+        const std::string ctx = std::string(kGetSpec.name) + ": record " + std::to_string(i);
         if (!rec.ok()) {
             return std::move(rec).error().with_context(ctx);
         }
@@ -103,11 +102,6 @@ Result<EventRecordsPage> decode_event_records(ByteSpan out) {
         page.records.push_back(std::move(*rec));
     }
     return page;
-}
-
-Result<EventRecordsPage> parse_event_records(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kGetName));
-    return decode_event_records(out);
 }
 
 nlohmann::json event_records_to_json(const EventRecordsPage& page) {
@@ -132,16 +126,15 @@ size_t clear_event_records_capacity(uint32_t payload_size) {
     return std::min(kMaxClearHandles, (payload_size - kClearHeaderSize) / 2);
 }
 
-Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
-                                                             std::span<const uint16_t> handles,
-                                                             uint32_t payload_size) {
+Result<ClearEventRecords> clear_event_records(EventLog log, std::span<const uint16_t> handles,
+                                              uint32_t payload_size) {
     if (handles.empty()) {
         return Error(Errc::InvalidArgument,
-                     std::string(kClearName) + ": no handles given (use clear-all instead)");
+                     std::string(kClearSpec.name) + ": no handles given (use clear-all instead)");
     }
     const size_t n = std::min(handles.size(), clear_event_records_capacity(payload_size));
     if (n == 0) {
-        return Error(Errc::InvalidArgument, std::string(kClearName) + ": a " +
+        return Error(Errc::InvalidArgument, std::string(kClearSpec.name) + ": a " +
                                                 std::to_string(payload_size) +
                                                 "-byte payload holds no handles");
     }
@@ -150,22 +143,19 @@ Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
     in[2] = static_cast<uint8_t>(n);
     for (size_t i = 0; i < n; ++i) {
         if (handles[i] == 0) {
-            return Error(Errc::InvalidArgument,
-                         std::string(kClearName) + ": handle 0 is never a valid record handle");
+            return Error(Errc::InvalidArgument, std::string(kClearSpec.name) +
+                                                    ": handle 0 is never a valid record handle");
         }
         store_le(in, kClearHeaderSize + 2 * i, handles[i], 2);
     }
-    return ClearEventRecordsRequest{MailboxRequest{opcode::kClearEventRecords, std::move(in), {}},
-                                    n};
+    return ClearEventRecords{make_command<Unit>(kClearSpec, std::move(in), decode_nothing), n};
 }
 
-MailboxRequest clear_all_event_records_request(EventLog log) {
-    return MailboxRequest{
-        opcode::kClearEventRecords, {static_cast<uint8_t>(log), kClearAll, 0, 0, 0, 0}, {}};
-}
-
-Status parse_clear_event_records(const MailboxResponse& response) {
-    return check_success(response, kClearName);
+Command<Unit> clear_all_event_records(EventLog log) {
+    Bytes in(kClearHeaderSize, 0);
+    in[0] = static_cast<uint8_t>(log);
+    in[1] = kClearAll;
+    return make_command<Unit>(kClearSpec, std::move(in), decode_nothing);
 }
 
 std::string_view interrupt_mode_name(uint8_t mode) {
@@ -181,12 +171,12 @@ std::string_view interrupt_mode_name(uint8_t mode) {
     }
 }
 
-MailboxRequest get_event_interrupt_policy_request() {
-    return MailboxRequest{opcode::kGetEventInterruptPolicy, {}, {}};
+Command<EventInterruptPolicy> get_event_interrupt_policy() {
+    return make_command<EventInterruptPolicy>(kGetPolicySpec, {}, decode_event_interrupt_policy);
 }
 
 Result<EventInterruptPolicy> decode_event_interrupt_policy(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, 4, kGetPolicyName));
+    CXLMGR_CHECK(check_min_length(out, kGetPolicySpec.min_output, kGetPolicySpec.name));
     EventInterruptPolicy p;
     p.informational = decode_setting(out[0]);
     p.warning = decode_setting(out[1]);
@@ -196,11 +186,6 @@ Result<EventInterruptPolicy> decode_event_interrupt_policy(ByteSpan out) {
         p.dynamic_capacity = decode_setting(out[4]);
     }
     return p;
-}
-
-Result<EventInterruptPolicy> parse_event_interrupt_policy(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kGetPolicyName));
-    return decode_event_interrupt_policy(out);
 }
 
 Result<Bytes> encode_event_interrupt_policy(const EventInterruptPolicy& p) {
@@ -217,13 +202,9 @@ Result<Bytes> encode_event_interrupt_policy(const EventInterruptPolicy& p) {
     return in;
 }
 
-Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy) {
+Result<Command<Unit>> set_event_interrupt_policy(const EventInterruptPolicy& policy) {
     CXLMGR_ASSIGN(Bytes in, encode_event_interrupt_policy(policy));
-    return MailboxRequest{opcode::kSetEventInterruptPolicy, std::move(in), {}};
-}
-
-Status parse_set_event_interrupt_policy(const MailboxResponse& response) {
-    return check_success(response, kSetPolicyName);
+    return make_command<Unit>(kSetPolicySpec, std::move(in), decode_nothing);
 }
 
 nlohmann::json event_interrupt_policy_to_json(const EventInterruptPolicy& p) {
@@ -237,6 +218,34 @@ nlohmann::json event_interrupt_policy_to_json(const EventInterruptPolicy& p) {
         j["dynamic-capacity"] = setting_to_json(*p.dynamic_capacity);
     }
     return j;
+}
+
+MailboxRequest get_event_records_request(EventLog log) {
+    return get_event_records(log).request;
+}
+
+Result<EventRecordsPage> parse_event_records(const MailboxResponse& response) {
+    return parse(get_event_records(EventLog::Informational), response);
+}
+
+Result<ClearEventRecordsRequest> clear_event_records_request(EventLog log,
+                                                             std::span<const uint16_t> handles,
+                                                             uint32_t payload_size) {
+    CXLMGR_ASSIGN(auto clear, clear_event_records(log, handles, payload_size));
+    return ClearEventRecordsRequest{std::move(clear.command.request), clear.consumed};
+}
+
+Status parse_clear_event_records(const MailboxResponse& response) {
+    return check_success(response, kClearSpec.name);
+}
+
+Result<MailboxRequest> set_event_interrupt_policy_request(const EventInterruptPolicy& policy) {
+    CXLMGR_ASSIGN(auto command, set_event_interrupt_policy(policy));
+    return std::move(command.request);
+}
+
+Status parse_set_event_interrupt_policy(const MailboxResponse& response) {
+    return check_success(response, kSetPolicySpec.name);
 }
 
 }  // namespace cxlmgr::cxl

@@ -1,13 +1,11 @@
 #include "cxl/commands/firmware.hpp"
 
-#include "cxl/command_table.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kInfoName = "Get FW Info";
-constexpr std::string_view kTransferName = "Transfer FW";
-constexpr std::string_view kActivateName = "Activate FW";
+constexpr const CommandSpec& kInfoSpec = command_spec(opcode::kGetFwInfo);
+constexpr const CommandSpec& kTransferSpec = command_spec(opcode::kTransferFw);
+constexpr const CommandSpec& kActivateSpec = command_spec(opcode::kActivateFw);
 
 Error invalid(std::string_view command, const std::string& what) {
     return Error(Errc::InvalidArgument, std::string(command) + ": " + what);
@@ -20,29 +18,21 @@ Status check_slot(std::string_view command, uint8_t slot) {
     return ok_status();
 }
 
-constexpr const CommandSpec& kInfoSpec = command_spec(opcode::kGetFwInfo);
-constexpr const CommandSpec& kTransferSpec = command_spec(opcode::kTransferFw);
-constexpr const CommandSpec& kActivateSpec = command_spec(opcode::kActivateFw);
-
 }  // namespace
 
 Command<FwInfo> get_fw_info() {
     return make_command<FwInfo>(kInfoSpec, {}, decode_fw_info);
 }
 
-MailboxRequest fw_info_request() {
-    return MailboxRequest{opcode::kGetFwInfo, {}, {}};
-}
-
 Result<FwInfo> decode_fw_info(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, kFwInfoOutputSize, kInfoName));
+    CXLMGR_CHECK(check_min_length(out, kFwInfoOutputSize, kInfoSpec.name));
     FwInfo info;
     info.slot_count = u8_at(out, 0);
     const uint8_t slot_info = u8_at(out, 1);
     info.active_slot = slot_info & 0x7;
     info.staged_slot = (slot_info >> 3) & 0x7;
     info.online_activation = (u8_at(out, 2) & 0x1) != 0;
-    const std::string prefix = std::string(kInfoName) + " reports ";
+    const std::string prefix = std::string(kInfoSpec.name) + " reports ";
     if (info.slot_count < 1 || info.slot_count > kMaxFwSlots) {
         return Error(Errc::DeviceError,
                      prefix + std::to_string(info.slot_count) + " firmware slots (expected 1-4)");
@@ -59,11 +49,6 @@ Result<FwInfo> decode_fw_info(ByteSpan out) {
         info.slot_revisions.push_back(ascii_field(out.subspan(0x10 + 0x10 * s, 16)));
     }
     return info;
-}
-
-Result<FwInfo> parse_fw_info(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kInfoName));
-    return decode_fw_info(out);
 }
 
 nlohmann::json fw_info_to_json(const FwInfo& i) {
@@ -100,10 +85,10 @@ uint32_t transfer_fw_max_data(uint32_t payload_size) {
 
 Result<Bytes> encode_transfer_fw(const TransferFwPart& part, uint32_t payload_size) {
     const std::string what =
-        std::string(kTransferName) + " " + std::string(transfer_action_name(part.action));
+        std::string(kTransferSpec.name) + " " + std::string(transfer_action_name(part.action));
     if (static_cast<uint8_t>(part.action) > static_cast<uint8_t>(TransferAction::Abort)) {
         return invalid(
-            kTransferName,
+            kTransferSpec.name,
             "action " + std::to_string(static_cast<unsigned>(part.action)) + " does not exist");
     }
     if (part.offset_bytes % kTransferFwAlignment != 0) {
@@ -144,17 +129,6 @@ Result<Command<Unit>> transfer_fw(const TransferFwPart& part, uint32_t payload_s
     return make_command<Unit>(kTransferSpec, std::move(in), decode_nothing);
 }
 
-Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size) {
-    CXLMGR_ASSIGN(Bytes in, encode_transfer_fw(part, payload_size));
-    MailboxRequest r{opcode::kTransferFw, std::move(in), {}};
-    r.options.background_timeout = kFirmwareBackgroundTimeout;
-    return r;
-}
-
-Status parse_transfer_fw(const MailboxResponse& response) {
-    return check_success(response, kTransferName);
-}
-
 std::string_view activate_mode_name(ActivateMode mode) {
     return mode == ActivateMode::Online ? "online" : "on-reset";
 }
@@ -173,10 +147,10 @@ Result<ActivateMode> parse_activate_mode(std::string_view text) {
 Result<Bytes> encode_activate_fw(ActivateMode mode, uint8_t slot) {
     if (mode != ActivateMode::Online && mode != ActivateMode::OnReset) {
         return invalid(
-            kActivateName,
+            kActivateSpec.name,
             "activation mode " + std::to_string(static_cast<unsigned>(mode)) + " does not exist");
     }
-    CXLMGR_CHECK(check_slot(kActivateName, slot));
+    CXLMGR_CHECK(check_slot(kActivateSpec.name, slot));
     return Bytes{static_cast<uint8_t>(mode), slot};
 }
 
@@ -185,15 +159,30 @@ Result<Command<Unit>> activate_fw(ActivateMode mode, uint8_t slot) {
     return make_command<Unit>(kActivateSpec, std::move(in), decode_nothing);
 }
 
+MailboxRequest fw_info_request() {
+    return get_fw_info().request;
+}
+
+Result<FwInfo> parse_fw_info(const MailboxResponse& response) {
+    return parse(get_fw_info(), response);
+}
+
+Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size) {
+    CXLMGR_ASSIGN(auto command, transfer_fw(part, payload_size));
+    return std::move(command.request);
+}
+
+Status parse_transfer_fw(const MailboxResponse& response) {
+    return check_success(response, kTransferSpec.name);
+}
+
 Result<MailboxRequest> activate_fw_request(ActivateMode mode, uint8_t slot) {
-    CXLMGR_ASSIGN(Bytes in, encode_activate_fw(mode, slot));
-    MailboxRequest r{opcode::kActivateFw, std::move(in), {}};
-    r.options.background_timeout = kFirmwareBackgroundTimeout;
-    return r;
+    CXLMGR_ASSIGN(auto command, activate_fw(mode, slot));
+    return std::move(command.request);
 }
 
 Status parse_activate_fw(const MailboxResponse& response) {
-    return check_success(response, kActivateName);
+    return check_success(response, kActivateSpec.name);
 }
 
 }  // namespace cxlmgr::cxl

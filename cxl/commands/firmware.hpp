@@ -1,5 +1,5 @@
-// Firmware commands: Get FW Info (0x0200), Transfer FW (0x0201), Activate FW (0x0202).
-// Transfer FW input is a 0x80-byte header (action, slot, offset in 128-byte units) followed by
+// Firmware commands: Get FW Info, Transfer FW, Activate FW. Transfer FW input is a 0x80-byte
+// header (action, slot, offset in 128-byte units) followed by
 // the data; it may run as a background command, as may Activate FW.
 #pragma once
 
@@ -13,9 +13,9 @@
 
 namespace cxlmgr::cxl {
 
-inline constexpr size_t kFwInfoOutputSize = 0x50;
+inline constexpr size_t kFwInfoOutputSize = command_spec(opcode::kGetFwInfo).min_output;
 inline constexpr uint8_t kMaxFwSlots = 4;
-inline constexpr size_t kTransferFwHeaderSize = 0x80;
+inline constexpr size_t kTransferFwHeaderSize = command_spec(opcode::kTransferFw).input.bytes;
 inline constexpr uint32_t kTransferFwAlignment = 128;
 
 struct FwInfo {
@@ -27,10 +27,8 @@ struct FwInfo {
 };
 
 Command<FwInfo> get_fw_info();
-MailboxRequest fw_info_request();
 // Refuses slot counts outside 1..4 and active/staged slots outside the slot count.
 Result<FwInfo> decode_fw_info(ByteSpan output);
-Result<FwInfo> parse_fw_info(const MailboxResponse& response);
 // Keys: slot_count, active_slot, staged_slot, online_activation, slot_revisions (array).
 nlohmann::json fw_info_to_json(const FwInfo& info);
 
@@ -49,18 +47,21 @@ uint32_t transfer_fw_max_data(uint32_t payload_size);
 // InvalidArgument for a misaligned or too large offset, data that does not fit the payload,
 // a slot missing (Full/End, 1..4) or given where it means nothing, or data with Abort.
 Result<Bytes> encode_transfer_fw(const TransferFwPart& part, uint32_t payload_size);
-// Transfer FW with encode_transfer_fw's checks.
 Result<Command<Unit>> transfer_fw(const TransferFwPart& part, uint32_t payload_size);
-Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size);
-Status parse_transfer_fw(const MailboxResponse& response);
 
 enum class ActivateMode : uint8_t { Online = 0, OnReset = 1 };
 std::string_view activate_mode_name(ActivateMode mode);  // "online", "on-reset"
 Result<ActivateMode> parse_activate_mode(std::string_view text);
 
 Result<Bytes> encode_activate_fw(ActivateMode mode, uint8_t slot);
-// Activate FW with encode_activate_fw's checks.
 Result<Command<Unit>> activate_fw(ActivateMode mode, uint8_t slot);
+
+// Untyped forms for daemon/firmware_job.cpp and daemon/firmware_updates.cpp until they send
+// Command<T>s; do not add users.
+MailboxRequest fw_info_request();
+Result<FwInfo> parse_fw_info(const MailboxResponse& response);
+Result<MailboxRequest> transfer_fw_request(const TransferFwPart& part, uint32_t payload_size);
+Status parse_transfer_fw(const MailboxResponse& response);
 Result<MailboxRequest> activate_fw_request(ActivateMode mode, uint8_t slot);
 Status parse_activate_fw(const MailboxResponse& response);
 

@@ -2,12 +2,10 @@
 
 #include <array>
 
-#include "cxl/command_table.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kName = "Get Health Info";
+constexpr const CommandSpec& kSpec = command_spec(opcode::kGetHealthInfo);
 
 constexpr std::array<std::string_view, 10> kMediaStatus = {
     "normal",
@@ -41,12 +39,12 @@ std::string_view additional_status_level_name(uint8_t level) {
     }
 }
 
-MailboxRequest health_request() {
-    return MailboxRequest{opcode::kGetHealthInfo, {}, {}};
+Command<HealthInfo> get_health_info() {
+    return make_command<HealthInfo>(kSpec, {}, decode_health);
 }
 
 Result<HealthInfo> decode_health(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, kHealthInfoSize, kName));
+    CXLMGR_CHECK(check_min_length(out, kHealthInfoSize, kSpec.name));
     HealthInfo h;
     h.health_status = u8_at(out, 0);
     h.media_status = u8_at(out, 1);
@@ -57,11 +55,6 @@ Result<HealthInfo> decode_health(ByteSpan out) {
     h.corrected_volatile_errors = u32_at(out, 0x0A);
     h.corrected_persistent_errors = u32_at(out, 0x0E);
     return h;
-}
-
-Result<HealthInfo> parse_health(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kName));
-    return decode_health(out);
 }
 
 nlohmann::json health_to_json(const HealthInfo& h) {

@@ -1,5 +1,5 @@
-// Get Health Info (0x4200), 0x12 bytes. The same 0x12-byte layout is embedded in Memory Module
-// event records, so the decoder is shared with cxl/event_record.
+// Get Health Info, 0x12 bytes. The same 0x12-byte layout is embedded in Memory Module event
+// records, so the decoder is shared with cxl/event_record.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 namespace cxlmgr::cxl {
 
-inline constexpr size_t kHealthInfoSize = 0x12;
+inline constexpr size_t kHealthInfoSize = command_spec(opcode::kGetHealthInfo).min_output;
 
 // Health status bits.
 inline constexpr uint8_t kHealthMaintenanceNeeded = 1u << 0;
@@ -29,9 +29,8 @@ struct HealthInfo {
     uint32_t corrected_persistent_errors = 0;
 };
 
-MailboxRequest health_request();
+Command<HealthInfo> get_health_info();
 Result<HealthInfo> decode_health(ByteSpan output);
-Result<HealthInfo> parse_health(const MailboxResponse& response);
 
 // "normal", "not ready", "write persistency lost", ... ("reserved" beyond the table).
 std::string_view media_status_name(uint8_t media_status);

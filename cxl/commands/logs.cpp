@@ -3,13 +3,15 @@
 #include <array>
 #include <string_view>
 
-#include "cxl/command_table.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kSupportedName = "Get Supported Logs";
-constexpr std::string_view kGetLogName = "Get Log";
+constexpr const CommandSpec& kSupportedSpec = command_spec(opcode::kGetSupportedLogs);
+constexpr const CommandSpec& kGetLogSpec = command_spec(opcode::kGetLog);
+
+Result<Bytes> copy_log(ByteSpan out) {
+    return Bytes(out.begin(), out.end());
+}
 
 constexpr std::array<std::string_view, 9> kEffectNames = {
     "config_change_after_cold_reset",
@@ -25,16 +27,16 @@ constexpr std::array<std::string_view, 9> kEffectNames = {
 
 }  // namespace
 
-MailboxRequest supported_logs_request() {
-    return MailboxRequest{opcode::kGetSupportedLogs, {}, {}};
+Command<std::vector<SupportedLog>> get_supported_logs() {
+    return make_command<std::vector<SupportedLog>>(kSupportedSpec, {}, decode_supported_logs);
 }
 
 Result<std::vector<SupportedLog>> decode_supported_logs(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, kSupportedLogsHeaderSize, kSupportedName));
+    CXLMGR_CHECK(check_min_length(out, kSupportedLogsHeaderSize, kSupportedSpec.name));
     const size_t count = u16_at(out, 0);
     const size_t needed = kSupportedLogsHeaderSize + count * kSupportedLogEntrySize;
     if (out.size() < needed) {
-        return Error(Errc::DeviceError, std::string(kSupportedName) + " claims " +
+        return Error(Errc::DeviceError, std::string(kSupportedSpec.name) + " claims " +
                                             std::to_string(count) + " entries (" +
                                             std::to_string(needed) + " bytes) but returned " +
                                             std::to_string(out.size()) + " bytes");
@@ -48,11 +50,6 @@ Result<std::vector<SupportedLog>> decode_supported_logs(ByteSpan out) {
     return logs;
 }
 
-Result<std::vector<SupportedLog>> parse_supported_logs(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kSupportedName));
-    return decode_supported_logs(out);
-}
-
 nlohmann::json supported_logs_to_json(const std::vector<SupportedLog>& logs) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& l : logs) {
@@ -61,11 +58,11 @@ nlohmann::json supported_logs_to_json(const std::vector<SupportedLog>& logs) {
     return j;
 }
 
-Result<MailboxRequest> get_log_request(const Uuid& log, uint32_t offset, uint32_t length,
-                                       uint32_t payload_size) {
+Result<Command<Bytes>> get_log(const Uuid& log, uint32_t offset, uint32_t length,
+                               uint32_t payload_size) {
     if (length == 0 || length > payload_size) {
         return Error(Errc::InvalidArgument,
-                     std::string(kGetLogName) + ": length " + std::to_string(length) +
+                     std::string(kGetLogSpec.name) + ": length " + std::to_string(length) +
                          " must be between 1 and the " + std::to_string(payload_size) +
                          "-byte payload size");
     }
@@ -73,12 +70,7 @@ Result<MailboxRequest> get_log_request(const Uuid& log, uint32_t offset, uint32_
     std::copy(log.bytes.begin(), log.bytes.end(), in.begin());
     store_le(in, 16, offset, 4);
     store_le(in, 20, length, 4);
-    return MailboxRequest{opcode::kGetLog, std::move(in), {}};
-}
-
-Result<Bytes> parse_get_log(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kGetLogName));
-    return Bytes(out.begin(), out.end());
+    return make_command<Bytes>(kGetLogSpec, std::move(in), copy_log);
 }
 
 Result<std::vector<CommandEffect>> decode_command_effects_log(ByteSpan log) {

@@ -1,5 +1,5 @@
-// Log commands: Get Supported Logs (0x0400) and Get Log (0x0401), with the Command Effects Log
-// (CEL) decoder: which opcodes the device implements and what each one affects.
+// Log commands: Get Supported Logs and Get Log, with the Command Effects Log (CEL) decoder: which
+// opcodes the device implements and what each one affects.
 #pragma once
 
 #include <cstdint>
@@ -11,9 +11,10 @@
 
 namespace cxlmgr::cxl {
 
-inline constexpr size_t kSupportedLogsHeaderSize = 8;
+inline constexpr size_t kSupportedLogsHeaderSize =
+    command_spec(opcode::kGetSupportedLogs).min_output;
 inline constexpr size_t kSupportedLogEntrySize = 20;
-inline constexpr size_t kGetLogInputSize = 0x18;
+inline constexpr size_t kGetLogInputSize = command_spec(opcode::kGetLog).input.bytes;
 inline constexpr size_t kCelEntrySize = 4;
 
 struct SupportedLog {
@@ -21,17 +22,15 @@ struct SupportedLog {
     uint32_t size = 0;  // bytes
 };
 
-MailboxRequest supported_logs_request();
+Command<std::vector<SupportedLog>> get_supported_logs();
 Result<std::vector<SupportedLog>> decode_supported_logs(ByteSpan output);
-Result<std::vector<SupportedLog>> parse_supported_logs(const MailboxResponse& response);
 // Array of {"uuid": s, "size": n}.
 nlohmann::json supported_logs_to_json(const std::vector<SupportedLog>& logs);
 
-// Reads `length` bytes of a log from `offset`; the length must fit the payload.
-Result<MailboxRequest> get_log_request(const Uuid& log, uint32_t offset, uint32_t length,
-                                       uint32_t payload_size);
-// The log bytes of one Get Log (any length up to what was asked; a log's tail is shorter).
-Result<Bytes> parse_get_log(const MailboxResponse& response);
+// Reads `length` bytes of a log from `offset`; the length must fit the payload. The output is
+// the log bytes (any length up to what was asked; a log's tail is shorter).
+Result<Command<Bytes>> get_log(const Uuid& log, uint32_t offset, uint32_t length,
+                               uint32_t payload_size);
 
 // Command effect bits.
 inline constexpr uint16_t kEffectConfigChangeColdReset = 1u << 0;

@@ -1,37 +1,34 @@
 #include "cxl/commands/timestamp.hpp"
 
-#include "cxl/command_table.hpp"
-
 namespace cxlmgr::cxl {
 namespace {
 
-constexpr std::string_view kGetName = "Get Timestamp";
-constexpr std::string_view kSetName = "Set Timestamp";
+constexpr const CommandSpec& kGetSpec = command_spec(opcode::kGetTimestamp);
+constexpr const CommandSpec& kSetSpec = command_spec(opcode::kSetTimestamp);
 
 }  // namespace
 
-MailboxRequest get_timestamp_request() {
-    return MailboxRequest{opcode::kGetTimestamp, {}, {}};
+Command<uint64_t> get_timestamp() {
+    return make_command<uint64_t>(kGetSpec, {}, decode_timestamp);
 }
 
 Result<uint64_t> decode_timestamp(ByteSpan out) {
-    CXLMGR_CHECK(check_min_length(out, 8, kGetName));
+    CXLMGR_CHECK(check_min_length(out, kGetSpec.min_output, kGetSpec.name));
     return u64_at(out, 0);
 }
 
-Result<uint64_t> parse_timestamp(const MailboxResponse& response) {
-    CXLMGR_ASSIGN(ByteSpan out, success_output(response, kGetName));
-    return decode_timestamp(out);
+Command<Unit> set_timestamp(uint64_t ns_since_epoch) {
+    Bytes in(kSetSpec.input.bytes);
+    store_le(in, 0, ns_since_epoch, 8);
+    return make_command<Unit>(kSetSpec, std::move(in), decode_nothing);
 }
 
 MailboxRequest set_timestamp_request(uint64_t ns_since_epoch) {
-    Bytes in(8);
-    store_le(in, 0, ns_since_epoch, 8);
-    return MailboxRequest{opcode::kSetTimestamp, std::move(in), {}};
+    return set_timestamp(ns_since_epoch).request;
 }
 
 Status parse_set_timestamp(const MailboxResponse& response) {
-    return check_success(response, kSetName);
+    return check_success(response, kSetSpec.name);
 }
 
 nlohmann::json timestamp_to_json(uint64_t ns_since_epoch) {

@@ -1,4 +1,4 @@
-// Get/Set Timestamp (0x0300/0x0301): the device clock in ns since the Unix epoch, which event
+// Get/Set Timestamp: the device clock in ns since the Unix epoch, which event
 // record timestamps use. Linux sets it at probe; a device answers 0 until someone does.
 #pragma once
 
@@ -9,10 +9,12 @@
 
 namespace cxlmgr::cxl {
 
-MailboxRequest get_timestamp_request();
+Command<uint64_t> get_timestamp();
 Result<uint64_t> decode_timestamp(ByteSpan output);
-Result<uint64_t> parse_timestamp(const MailboxResponse& response);
 
+Command<Unit> set_timestamp(uint64_t ns_since_epoch);
+
+// Untyped forms for daemon/event_collector.cpp until it sends Command<T>s; do not add users.
 MailboxRequest set_timestamp_request(uint64_t ns_since_epoch);
 Status parse_set_timestamp(const MailboxResponse& response);
 

@@ -2,8 +2,8 @@
 // field, cleared by handle and all at once, paged with More Records, interrupt policy.
 #include <gtest/gtest.h>
 
-#include "cxl/commands/events.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/events.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {
@@ -34,7 +34,7 @@ TEST(EmuEvents, InjectedRecordsDecodeFieldByField) {
     ASSERT_TRUE(status.ok());
     EXPECT_EQ(*status & 0xF, 1u << 1) << "only the warning log has records";
 
-    auto page = rig.typed(get_event_records_request(EventLog::Warning), parse_event_records);
+    auto page = rig.typed(get_event_records(EventLog::Warning));
     ASSERT_TRUE(page.ok()) << page.error().describe();
     ASSERT_EQ(page->records.size(), 3u);
     EXPECT_FALSE(page->overflow);
@@ -79,7 +79,7 @@ TEST(EmuEvents, ClearByHandlesEmptiesTheLog) {
     for (int i = 0; i < 3; ++i) {
         inject(rig, emu::EventLog::Failure, emu::EventKind::GeneralMedia, {{"dpa", 0x1000 * i}});
     }
-    auto page = rig.typed(get_event_records_request(EventLog::Failure), parse_event_records);
+    auto page = rig.typed(get_event_records(EventLog::Failure));
     ASSERT_TRUE(page.ok());
     ASSERT_EQ(page->records.size(), 3u);
     std::vector<uint16_t> handles;
@@ -88,16 +88,16 @@ TEST(EmuEvents, ClearByHandlesEmptiesTheLog) {
     }
     // Out of temporal order: the device refuses and clears nothing.
     std::vector<uint16_t> later_only = {handles[1]};
-    auto bad = clear_event_records_request(EventLog::Failure, later_only, 2048);
-    auto refused = rig.typed(std::move(bad->request), parse_clear_event_records);
+    auto bad = clear_event_records(EventLog::Failure, later_only, 2048);
+    auto refused = rig.typed(std::move(bad->command));
     ASSERT_FALSE(refused.ok());
     EXPECT_TRUE(refused.error().cxl_return_code.has_value());
 
-    auto req = clear_event_records_request(EventLog::Failure, handles, 2048);
-    ASSERT_TRUE(req.ok());
-    EXPECT_EQ(req->consumed, 3u);
-    ASSERT_TRUE(rig.typed(std::move(req->request), parse_clear_event_records).ok());
-    page = rig.typed(get_event_records_request(EventLog::Failure), parse_event_records);
+    auto clear = clear_event_records(EventLog::Failure, handles, 2048);
+    ASSERT_TRUE(clear.ok());
+    EXPECT_EQ(clear->consumed, 3u);
+    ASSERT_TRUE(rig.typed(std::move(clear->command)).ok());
+    page = rig.typed(get_event_records(EventLog::Failure));
     ASSERT_TRUE(page.ok());
     EXPECT_TRUE(page->records.empty());
     EXPECT_FALSE(page->more_records);
@@ -109,15 +109,13 @@ TEST(EmuEvents, SmallPayloadPagesWithMoreRecordsAndClearAll) {
     for (int i = 0; i < 3; ++i) {
         inject(rig, emu::EventLog::Informational, emu::EventKind::Dram, {{"row", i + 1}});
     }
-    auto page = rig.typed(get_event_records_request(EventLog::Informational), parse_event_records);
+    auto page = rig.typed(get_event_records(EventLog::Informational));
     ASSERT_TRUE(page.ok()) << page.error().describe();
     ASSERT_EQ(page->records.size(), 1u);
     EXPECT_TRUE(page->more_records);
 
-    ASSERT_TRUE(rig.typed(clear_all_event_records_request(EventLog::Informational),
-                          parse_clear_event_records)
-                    .ok());
-    page = rig.typed(get_event_records_request(EventLog::Informational), parse_event_records);
+    ASSERT_TRUE(rig.typed(clear_all_event_records(EventLog::Informational)).ok());
+    page = rig.typed(get_event_records(EventLog::Informational));
     ASSERT_TRUE(page.ok());
     EXPECT_TRUE(page->records.empty());
 }
@@ -129,9 +127,8 @@ TEST(EmuEvents, InterruptPolicyRoundTrip) {
     p.warning = {1, 3};
     p.failure = {1, 4};
     p.fatal = {1, 5};
-    ASSERT_TRUE(
-        rig.typed(*set_event_interrupt_policy_request(p), parse_set_event_interrupt_policy).ok());
-    auto got = rig.typed(get_event_interrupt_policy_request(), parse_event_interrupt_policy);
+    ASSERT_TRUE(rig.typed(*set_event_interrupt_policy(p)).ok());
+    auto got = rig.typed(get_event_interrupt_policy());
     ASSERT_TRUE(got.ok()) << got.error().describe();
     EXPECT_EQ(got->warning.mode, 1);
     EXPECT_EQ(got->warning.message_number, 3);

@@ -2,9 +2,10 @@
 // background completion, verification, activation, verification failure and abort.
 #include <gtest/gtest.h>
 
-#include "cxl/commands/firmware.hpp"
-#include "emu/firmware_image.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/firmware.hpp"
+#include "cxl/return_code.hpp"
+#include "emu/firmware_image.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {
@@ -23,7 +24,7 @@ Bytes image(const std::string& revision, size_t payload_bytes) {
 TEST(EmuFirmware, InfoReportsTheDescribedSlots) {
     EmuRig rig(nlohmann::json{{"fw_revision", "EMU FW 1.0"},
                               {"firmware", {{"slots", 2}, {"online_activation", true}}}});
-    auto info = rig.typed(fw_info_request(), parse_fw_info);
+    auto info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok()) << info.error().describe();
     EXPECT_EQ(info->slot_count, 2);
     EXPECT_EQ(info->active_slot, 1);
@@ -40,13 +41,13 @@ TEST(EmuFirmware, TransferVerifyActivateOnline) {
     ASSERT_TRUE(s.ok()) << s.error().describe();
     EXPECT_FALSE(rig.model->firmware_transfer_open());
 
-    auto info = rig.typed(fw_info_request(), parse_fw_info);
+    auto info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->slot_revisions.at(1), "EMU FW 2.0") << "the slot verified and installed";
     EXPECT_EQ(info->active_slot, 1);
 
-    ASSERT_TRUE(rig.typed(*activate_fw_request(ActivateMode::Online, 2), parse_activate_fw).ok());
-    info = rig.typed(fw_info_request(), parse_fw_info);
+    ASSERT_TRUE(rig.typed(*activate_fw(ActivateMode::Online, 2)).ok());
+    info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->active_slot, 2);
     auto j = fw_info_to_json(*info);
@@ -58,8 +59,8 @@ TEST(EmuFirmware, SingleFullTransferAndOnResetActivation) {
     const Bytes img = image("EMU FW 3.0", 300);
     ASSERT_LE(img.size(), transfer_fw_max_data(2048));
     ASSERT_TRUE(rig.transfer(img, 3).ok());
-    ASSERT_TRUE(rig.typed(*activate_fw_request(ActivateMode::OnReset, 3), parse_activate_fw).ok());
-    auto info = rig.typed(fw_info_request(), parse_fw_info);
+    ASSERT_TRUE(rig.typed(*activate_fw(ActivateMode::OnReset, 3)).ok());
+    auto info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->staged_slot, 3);
     EXPECT_EQ(info->active_slot, 1);
@@ -73,7 +74,7 @@ TEST(EmuFirmware, BackgroundProgressIsFollowedWhenTheDeviceTakesTime) {
     ASSERT_FALSE(progress.empty());
     EXPECT_EQ(progress.back(), 100u);
     EXPECT_GT(progress.size(), 2u) << "intermediate percentages are reported";
-    auto info = rig.typed(fw_info_request(), parse_fw_info);
+    auto info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->slot_revisions.at(1), "EMU FW 4.0");
 }
@@ -84,9 +85,10 @@ TEST(EmuFirmware, VerificationFailureIsADeviceErrorAndLeavesTheSlot) {
     Status s = rig.transfer(image("EMU FW 5.0", 6000), 2);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, Errc::DeviceError);
-    EXPECT_EQ(s.error().cxl_return_code, std::optional<uint16_t>(0x0A));
+    EXPECT_EQ(s.error().cxl_return_code,
+              std::optional<uint16_t>(static_cast<uint16_t>(ReturnCode::FwVerificationFailed)));
     EXPECT_NE(s.error().message.find("FW Verification Failed"), std::string::npos);
-    auto info = rig.typed(fw_info_request(), parse_fw_info);
+    auto info = rig.typed(get_fw_info());
     ASSERT_TRUE(info.ok());
     EXPECT_EQ(info->slot_revisions.at(1), "");
 }
@@ -97,7 +99,8 @@ TEST(EmuFirmware, CorruptImageFailsVerification) {
     img[0x100] ^= 0xFF;
     Status s = rig.transfer(img, 2);
     ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.error().cxl_return_code, std::optional<uint16_t>(0x0A));
+    EXPECT_EQ(s.error().cxl_return_code,
+              std::optional<uint16_t>(static_cast<uint16_t>(ReturnCode::FwVerificationFailed)));
 }
 
 TEST(EmuFirmware, AbortEndsAnOpenTransfer) {
@@ -105,20 +108,16 @@ TEST(EmuFirmware, AbortEndsAnOpenTransfer) {
     const Bytes img = image("EMU FW 7.0", 6000);
     const uint32_t payload = rig.mailbox->payload_size();
     const ByteSpan first = ByteSpan(img).first(transfer_fw_max_data(payload));
-    ASSERT_TRUE(rig.typed(*transfer_fw_request({TransferAction::Initiate, 0, 0, first}, payload),
-                          parse_transfer_fw)
-                    .ok());
+    ASSERT_TRUE(rig.typed(*transfer_fw({TransferAction::Initiate, 0, 0, first}, payload)).ok());
     EXPECT_TRUE(rig.model->firmware_transfer_open());
 
     // A second initiate while one is open is refused by the device with its code.
-    auto again = rig.typed(*transfer_fw_request({TransferAction::Initiate, 0, 0, first}, payload),
-                           parse_transfer_fw);
+    auto again = rig.typed(*transfer_fw({TransferAction::Initiate, 0, 0, first}, payload));
     ASSERT_FALSE(again.ok());
-    EXPECT_EQ(again.error().cxl_return_code, std::optional<uint16_t>(0x08));
+    EXPECT_EQ(again.error().cxl_return_code,
+              std::optional<uint16_t>(static_cast<uint16_t>(ReturnCode::FwTransferInProgress)));
 
-    ASSERT_TRUE(rig.typed(*transfer_fw_request({TransferAction::Abort, 0, 0, {}}, payload),
-                          parse_transfer_fw)
-                    .ok());
+    ASSERT_TRUE(rig.typed(*transfer_fw({TransferAction::Abort, 0, 0, {}}, payload)).ok());
     EXPECT_FALSE(rig.model->firmware_transfer_open());
 }
 

@@ -9,6 +9,7 @@
 #include "cxl/commands/identify.hpp"
 #include "cxl/commands/logs.hpp"
 #include "cxl/commands/timestamp.hpp"
+#include "cxl/return_code.hpp"
 #include "tests/cxl/emu_rig.hpp"
 
 namespace cxlmgr::cxl {
@@ -67,7 +68,7 @@ TEST(EmuMailbox, AsyncTypedCommandSendsAndParses) {
 
 TEST(EmuMailbox, HealthInfoDecodes) {
     EmuRig rig;
-    auto h = rig.typed(health_request(), parse_health);
+    auto h = rig.typed(get_health_info());
     ASSERT_TRUE(h.ok()) << h.error().describe();
     EXPECT_LE(h->life_used, 100);
     EXPECT_NO_THROW((void)health_to_json(*h).dump());
@@ -77,11 +78,10 @@ TEST(EmuMailbox, UnknownCommandIsAnAnswerForRawAndAnErrorForTyped) {
     EmuRig rig;
     auto raw = rig.raw(MailboxRequest{opcode::kGetPartitionInfo, {}, {}});
     ASSERT_TRUE(raw.ok()) << raw.error().describe();
-    EXPECT_EQ(raw->return_code, 0x03);
+    EXPECT_EQ(raw->return_code, static_cast<uint16_t>(ReturnCode::Unsupported));
     EXPECT_TRUE(raw->output.empty());
-    auto typed = rig.typed(
-        MailboxRequest{opcode::kGetPartitionInfo, {}, {}},
-        [](const MailboxResponse& r) { return check_success(r, opcode::name(r.opcode)); });
+    auto typed =
+        rig.typed(make_command<Unit>(command_spec(opcode::kGetPartitionInfo), {}, decode_nothing));
     ASSERT_FALSE(typed.ok());
     EXPECT_EQ(typed.error().code, Errc::Unsupported);
     EXPECT_NE(typed.error().message.find("Get Partition Info is not supported"), std::string::npos);
@@ -89,7 +89,7 @@ TEST(EmuMailbox, UnknownCommandIsAnAnswerForRawAndAnErrorForTyped) {
 
 TEST(EmuMailbox, CommandEffectsLogThroughSupportedLogsAndGetLog) {
     EmuRig rig(nlohmann::json{{"payload_size", 256}});
-    auto logs = rig.typed(supported_logs_request(), parse_supported_logs);
+    auto logs = rig.typed(get_supported_logs());
     ASSERT_TRUE(logs.ok()) << logs.error().describe();
     const Uuid cel_id = known_uuid(uuids::kCommandEffectsLog);
     const SupportedLog* cel_log = nullptr;
@@ -104,9 +104,9 @@ TEST(EmuMailbox, CommandEffectsLogThroughSupportedLogsAndGetLog) {
     while (cel_bytes.size() < cel_log->size) {
         const auto n =
             std::min<uint32_t>(payload, cel_log->size - static_cast<uint32_t>(cel_bytes.size()));
-        auto req = get_log_request(cel_id, static_cast<uint32_t>(cel_bytes.size()), n, payload);
-        ASSERT_TRUE(req.ok());
-        auto part = rig.typed(std::move(*req), parse_get_log);
+        auto command = get_log(cel_id, static_cast<uint32_t>(cel_bytes.size()), n, payload);
+        ASSERT_TRUE(command.ok());
+        auto part = rig.typed(std::move(*command));
         ASSERT_TRUE(part.ok()) << part.error().describe();
         ASSERT_FALSE(part->empty());
         cel_bytes.insert(cel_bytes.end(), part->begin(), part->end());
@@ -122,13 +122,25 @@ TEST(EmuMailbox, CommandEffectsLogThroughSupportedLogsAndGetLog) {
     }
     EXPECT_TRUE(has_identify);
     EXPECT_TRUE(transfer_is_background);
+
+    // The emulated device's effects, written independently, agree with the host table on what
+    // only reads.
+    constexpr uint16_t kChanges = kEffectConfigChangeColdReset | kEffectImmediateConfigChange |
+                                  kEffectImmediateDataChange | kEffectImmediatePolicyChange |
+                                  kEffectImmediateLogChange | kEffectSecurityStateChange |
+                                  kEffectBackground;
+    for (const auto& e : *cel) {
+        ASSERT_NE(find_command(e.opcode), nullptr) << opcode::describe(e.opcode);
+        EXPECT_EQ(command_is_read_only(e.opcode), (e.effects & kChanges) == 0)
+            << opcode::describe(e.opcode);
+    }
 }
 
 TEST(EmuMailbox, TimestampRoundTrip) {
     EmuRig rig;
     const uint64_t now = 1'700'000'000'000'000'000ull;
-    ASSERT_TRUE(rig.typed(set_timestamp_request(now), parse_set_timestamp).ok());
-    auto ts = rig.typed(get_timestamp_request(), parse_timestamp);
+    ASSERT_TRUE(rig.typed(set_timestamp(now)).ok());
+    auto ts = rig.typed(get_timestamp());
     ASSERT_TRUE(ts.ok()) << ts.error().describe();
     EXPECT_GE(*ts, now);
     EXPECT_LT(*ts, now + 60'000'000'000ull);

@@ -66,17 +66,6 @@ struct EmuRig {
         return cxl::parse(command, *r);
     }
 
-    // Sends and parses with one of the cxl/commands parse_* functions.
-    template <typename Parse>
-    auto typed(cxl::MailboxRequest request, Parse parse)
-        -> decltype(parse(std::declval<const cxl::MailboxResponse&>())) {
-        auto r = raw(std::move(request));
-        if (!r.ok()) {
-            return std::move(r).error();
-        }
-        return parse(*r);
-    }
-
     // Streams `image` into `slot` in payload-sized parts: initiate, continue..., end (or one
     // full transfer when it fits a single part).
     Status transfer(cxl::ByteSpan image, uint8_t slot,
@@ -95,12 +84,12 @@ struct EmuRig {
             part.slot = last ? slot : 0;
             part.offset_bytes = offset;
             part.data = image.subspan(offset, n);
-            auto req = cxl::transfer_fw_request(part, payload);
-            if (!req.ok()) {
-                return std::move(req).error();
+            auto command = cxl::transfer_fw(part, payload);
+            if (!command.ok()) {
+                return std::move(command).error();
             }
-            req->options.on_progress = on_progress;
-            auto s = typed(std::move(*req), cxl::parse_transfer_fw);
+            command->request.options.on_progress = on_progress;
+            auto s = typed(std::move(*command));
             if (!s.ok()) {
                 return std::move(s).error().with_context("offset " + std::to_string(offset));
             }

@@ -1,7 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "cxl/commands/events.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/events.hpp"
+#include "cxl/return_code.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
@@ -133,8 +134,8 @@ TEST(EventRecord, MalformedRecords) {
 }
 
 TEST(GetEventRecords, PageHeaderAndRecords) {
-    EXPECT_EQ(get_event_records_request(EventLog::Fatal).input, Bytes{3});
-    EXPECT_EQ(get_event_records_request(EventLog::Fatal).opcode, opcode::kGetEventRecords);
+    EXPECT_EQ(get_event_records(EventLog::Fatal).request.input, Bytes{3});
+    EXPECT_EQ(get_event_records(EventLog::Fatal).request.opcode, opcode::kGetEventRecords);
     auto p = decode_event_records(page({record(uuids::kGeneralMedia, 1), record(uuids::kDram, 2)},
                                        kEventRecordsOverflow | kEventRecordsMoreRecords));
     ASSERT_TRUE(p.ok()) << p.error().describe();
@@ -182,10 +183,10 @@ TEST(ClearEventRecords, AsManyHandlesAsFitAndClearAll) {
     for (size_t i = 0; i < handles.size(); ++i) {
         handles[i] = static_cast<uint16_t>(i + 1);
     }
-    auto small = clear_event_records_request(EventLog::Warning, handles, 256);
+    auto small = clear_event_records(EventLog::Warning, handles, 256);
     ASSERT_TRUE(small.ok());
     EXPECT_EQ(small->consumed, 125u);
-    const Bytes& in = small->request.input;
+    const Bytes& in = small->command.request.input;
     ASSERT_EQ(in.size(), 6u + 250);
     EXPECT_EQ(in[0], 1);
     EXPECT_EQ(in[1], 0);
@@ -193,23 +194,22 @@ TEST(ClearEventRecords, AsManyHandlesAsFitAndClearAll) {
     EXPECT_EQ(u16_at(in, 6), 1);
     EXPECT_EQ(u16_at(in, 6 + 2 * 124), 125);
 
-    auto two = clear_event_records_request(EventLog::Fatal, std::span(handles).first(2), 2048);
+    auto two = clear_event_records(EventLog::Fatal, std::span(handles).first(2), 2048);
     ASSERT_TRUE(two.ok());
     EXPECT_EQ(two->consumed, 2u);
-    EXPECT_EQ(two->request.input, (Bytes{3, 0, 2, 0, 0, 0, 1, 0, 2, 0}));
+    EXPECT_EQ(two->command.request.input, (Bytes{3, 0, 2, 0, 0, 0, 1, 0, 2, 0}));
 
-    EXPECT_EQ(clear_event_records_request(EventLog::Fatal, {}, 2048).error().code,
-              Errc::InvalidArgument);
+    EXPECT_EQ(clear_event_records(EventLog::Fatal, {}, 2048).error().code, Errc::InvalidArgument);
     const uint16_t zero[] = {4, 0};
-    EXPECT_FALSE(clear_event_records_request(EventLog::Fatal, zero, 2048).ok());
+    EXPECT_FALSE(clear_event_records(EventLog::Fatal, zero, 2048).ok());
 
-    auto all = clear_all_event_records_request(EventLog::Failure);
-    EXPECT_EQ(all.opcode, opcode::kClearEventRecords);
-    EXPECT_EQ(all.input, (Bytes{2, 1, 0, 0, 0, 0}));
+    auto all = clear_all_event_records(EventLog::Failure);
+    EXPECT_EQ(all.request.opcode, opcode::kClearEventRecords);
+    EXPECT_EQ(all.request.input, (Bytes{2, 1, 0, 0, 0, 0}));
 
-    MailboxResponse resp{opcode::kClearEventRecords, 0x0E, 0, false, {}};
-    EXPECT_NE(parse_clear_event_records(resp).error().message.find("Invalid Handle"),
-              std::string::npos);
+    MailboxResponse resp{
+        opcode::kClearEventRecords, static_cast<uint16_t>(ReturnCode::InvalidHandle), 0, false, {}};
+    EXPECT_NE(parse(all, resp).error().message.find("Invalid Handle"), std::string::npos);
 }
 
 TEST(EventInterruptPolicy, FourOrFiveBytes) {
@@ -236,7 +236,7 @@ TEST(EventInterruptPolicy, FourOrFiveBytes) {
     ASSERT_TRUE(in.ok());
     EXPECT_EQ(*in, (Bytes{0x41, 0, 0, 0x71}));
     set.dynamic_capacity = InterruptSetting{1, 1};
-    EXPECT_EQ(set_event_interrupt_policy_request(set)->input.size(), 5u);
+    EXPECT_EQ(set_event_interrupt_policy(set)->request.input.size(), 5u);
     set.warning.mode = 3;
     EXPECT_EQ(encode_event_interrupt_policy(set).error().code, Errc::InvalidArgument);
     set.warning = {1, 16};

@@ -1,7 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "cxl/commands/firmware.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/firmware.hpp"
+#include "cxl/return_code.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
@@ -73,12 +74,12 @@ TEST(TransferFw, HeaderLayoutAndOffsetUnits) {
     EXPECT_EQ((*end)[0], 3);
     EXPECT_EQ((*end)[1], 2);
 
-    auto abort = transfer_fw_request({TransferAction::Abort, 0, 0, {}}, 256);
+    auto abort = transfer_fw({TransferAction::Abort, 0, 0, {}}, 256);
     ASSERT_TRUE(abort.ok());
-    EXPECT_EQ(abort->opcode, opcode::kTransferFw);
-    EXPECT_EQ(abort->input.size(), 0x80u);
-    EXPECT_EQ(abort->input[0], 4);
-    EXPECT_EQ(abort->options.background_timeout, kFirmwareBackgroundTimeout);
+    EXPECT_EQ(abort->request.opcode, opcode::kTransferFw);
+    EXPECT_EQ(abort->request.input.size(), 0x80u);
+    EXPECT_EQ(abort->request.input[0], 4);
+    EXPECT_EQ(abort->request.options.background_timeout, kFirmwareBackgroundTimeout);
 }
 
 TEST(TransferFw, RefusesWhatTheDeviceWouldRefuse) {
@@ -115,23 +116,30 @@ TEST(ActivateFw, EncodesModeAndSlot) {
     auto on = encode_activate_fw(ActivateMode::OnReset, 2);
     ASSERT_TRUE(on.ok());
     EXPECT_EQ(*on, (Bytes{1, 2}));
-    auto req = activate_fw_request(ActivateMode::Online, 3);
-    ASSERT_TRUE(req.ok());
-    EXPECT_EQ(req->opcode, opcode::kActivateFw);
-    EXPECT_EQ(req->input, (Bytes{0, 3}));
+    auto activate = activate_fw(ActivateMode::Online, 3);
+    ASSERT_TRUE(activate.ok());
+    EXPECT_EQ(activate->request.opcode, opcode::kActivateFw);
+    EXPECT_EQ(activate->request.input, (Bytes{0, 3}));
     EXPECT_FALSE(encode_activate_fw(ActivateMode::Online, 0).ok());
     EXPECT_FALSE(encode_activate_fw(static_cast<ActivateMode>(2), 1).ok());
     EXPECT_EQ(*parse_activate_mode("on-reset"), ActivateMode::OnReset);
     EXPECT_EQ(activate_mode_name(ActivateMode::Online), "online");
     EXPECT_EQ(parse_activate_mode("later").error().code, Errc::InvalidArgument);
 
-    MailboxResponse resp{opcode::kActivateFw, 0x0C, 0, true, {}};
-    auto s = parse_activate_fw(resp);
+    MailboxResponse resp{opcode::kActivateFw,
+                         static_cast<uint16_t>(ReturnCode::ActivationFailedFwRolledBack),
+                         0,
+                         true,
+                         {}};
+    auto s = parse(*activate, resp);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, Errc::DeviceError);
+    EXPECT_NE(s.error().message.find("Activate FW"), std::string::npos) << s.error().message;
     EXPECT_NE(s.error().message.find("Rolled Back"), std::string::npos);
-    resp.return_code = 0x09;
-    EXPECT_NE(parse_transfer_fw(resp).error().message.find("Out Of Order"), std::string::npos);
+    resp.return_code = static_cast<uint16_t>(ReturnCode::FwTransferOutOfOrder);
+    auto transfer = transfer_fw({TransferAction::Abort, 0, 0, {}}, 256);
+    ASSERT_TRUE(transfer.ok());
+    EXPECT_NE(parse(*transfer, resp).error().message.find("Out Of Order"), std::string::npos);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "cxl/command_table.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
+#include "cxl/return_code.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
@@ -106,10 +107,15 @@ TEST(Identify, ParseMapsTheReturnCode) {
     const auto command = identify_memory_device();
     EXPECT_EQ(command.request.opcode, opcode::kIdentifyMemoryDevice);
     EXPECT_TRUE(command.request.input.empty());
-    MailboxResponse resp{opcode::kIdentifyMemoryDevice, 0x04, 0, false, {}};
+    MailboxResponse resp{opcode::kIdentifyMemoryDevice,
+                         static_cast<uint16_t>(ReturnCode::InternalError),
+                         0,
+                         false,
+                         {}};
     auto r = parse(command, resp);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().cxl_return_code, std::optional<uint16_t>(0x04));
+    EXPECT_EQ(r.error().cxl_return_code,
+              std::optional<uint16_t>(static_cast<uint16_t>(ReturnCode::InternalError)));
     resp.return_code = 0;
     resp.output = identify_bytes();
     EXPECT_TRUE(parse(command, resp).ok());
@@ -165,8 +171,9 @@ TEST(Health, TruncatedUnsupportedAndLonger) {
     longer.resize(0x40, 0xCC);
     EXPECT_TRUE(decode_health(longer).ok());
 
-    MailboxResponse resp{opcode::kGetHealthInfo, 0x03, 0, false, {}};
-    auto r = parse_health(resp);
+    MailboxResponse resp{
+        opcode::kGetHealthInfo, static_cast<uint16_t>(ReturnCode::Unsupported), 0, false, {}};
+    auto r = parse(get_health_info(), resp);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Errc::Unsupported);
     EXPECT_EQ(r.error().message,

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "cxl/commands/command.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/command.hpp"
 
 namespace cxlmgr::cxl {
 namespace {
@@ -69,13 +69,6 @@ TEST(ReturnCode, TypedLayerMapsTheCodeAndTheTransportDoesNot) {
     ASSERT_TRUE(ok.ok());
     EXPECT_EQ(ok->size(), 3u);
     EXPECT_TRUE(check_success(r, "x").ok());
-}
-
-TEST(Opcodes, NamesForMessages) {
-    EXPECT_EQ(opcode::describe(0x4200), "Get Health Info (0x4200)");
-    EXPECT_EQ(opcode::describe(0x0201), "Transfer FW (0x0201)");
-    EXPECT_EQ(opcode::describe(0xC001), "command 0xc001");
-    EXPECT_EQ(opcode::name(0xC001), "");
 }
 
 }  // namespace

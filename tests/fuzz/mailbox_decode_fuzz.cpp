@@ -113,8 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             check(!r.ok() && r.error().cxl_return_code == response.return_code);
             check(!return_code_name(response.return_code).empty());
         }
-        (void)parse_event_records(response);
-        (void)parse_fw_info(response);
+        (void)parse(get_event_records(EventLog::Informational), response);
+        (void)parse(get_fw_info(), response);
     }
     return 0;
 }
