@@ -1,37 +1,33 @@
 #include "daemon/firmware_image_source.hpp"
-#include "common/errno_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "common/errno_text.hpp"
 
 namespace cxlmgr::daemon {
 
 namespace {
 
 constexpr uint64_t kAlignment = 128;  // Transfer FW moves whole 128-byte units
-// How often a pipe read looks at its cancel token and its stall deadline.
+// How often a pipe read that waits looks at its cancel token and its stall deadline.
 constexpr std::chrono::milliseconds kPipePoll{100};
 
 }  // namespace
 
-// One pipe read in progress; the descriptor lives here so the poll timer and the read can both
-// be cancelled from the strand.
-struct ImageSource::PipeRead {
-    explicit PipeRead(boost::asio::any_io_executor ex, int fd) : stream(ex, fd), timer(ex) {}
+// A pipe's descriptor as Asio sees it (non-blocking; it never closes fd_) and the timer that
+// bounds each wait on it.
+struct ImageSource::Pipe {
+    Pipe(const boost::asio::any_io_executor& executor, int fd)
+        : stream(executor, fd), timer(executor) {}
     boost::asio::posix::stream_descriptor stream;
     boost::asio::steady_timer timer;
-    std::vector<uint8_t> buffer;
-    size_t wanted = 0;
     bool eof = false;
-    bool reading = false;
-    std::optional<Error> stop;  // why the poll timer cancelled the read
-    std::chrono::steady_clock::time_point last_data;
 };
 
 Result<std::shared_ptr<ImageSource>> ImageSource::from_fd(UniqueFd fd,
@@ -73,7 +69,7 @@ ImageSource::ImageSource(Private, UniqueFd fd, boost::asio::any_io_executor exec
     : fd_(std::move(fd)), executor_(std::move(executor)), limits_(limits), size_(size) {
     if (!size_) {
         // The stream descriptor uses fd_ but never closes it (released in the destructor).
-        pipe_ = std::make_shared<PipeRead>(executor_, fd_.get());
+        pipe_ = std::make_unique<Pipe>(executor_, fd_.get());
         boost::system::error_code ec;
         pipe_->stream.non_blocking(true, ec);  // failure shows on the first read
     }
@@ -102,139 +98,90 @@ Status ImageSource::check_total(uint64_t total, bool at_end) const {
     return ok_status();
 }
 
-void ImageSource::read(size_t n, CancelToken cancel, ReadCallback done) {
-    if (pipe_) {
-        read_pipe(n, std::move(cancel), std::move(done));
-    } else {
-        read_file(n, std::move(cancel), std::move(done));
-    }
-}
-
-void ImageSource::read_file(size_t n, CancelToken cancel, ReadCallback done) {
-    Result<std::vector<uint8_t>> result = std::vector<uint8_t>();
+Task<Result<std::vector<uint8_t>>> ImageSource::read(size_t n, CancelToken cancel) {
     if (cancel.cancelled()) {
-        result = Error(Errc::Cancelled, "cancelled");
-    } else {
-        std::vector<uint8_t> out(static_cast<size_t>(std::min<uint64_t>(n, *size_ - offset_)));
-        size_t got = 0;
-        while (got < out.size()) {
-            ssize_t r = ::pread(fd_.get(), out.data() + got, out.size() - got,
-                                static_cast<off_t>(offset_ + got));
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r < 0) {
-                result = Error(Errc::IoError, "reading the image: " + errno_text(errno));
-                break;
-            }
-            if (r == 0) {
-                // The file shrank under the transfer: what was announced can no longer be sent.
-                result = Error(Errc::IoError, "the image file shrank while it was being read");
-                break;
-            }
-            got += static_cast<size_t>(r);
-        }
-        if (result.ok()) {
-            offset_ += got;
-            result = std::move(out);
-        }
+        co_return Error(Errc::Cancelled, "cancelled");
     }
-    boost::asio::post(executor_,
-                      [self = shared_from_this(), done = std::move(done),
-                       result = std::move(result)]() mutable { done(std::move(result)); });
+    if (!pipe_) {
+        co_return read_file(n);
+    }
+    co_return co_await read_pipe(n, std::move(cancel));
 }
 
-void ImageSource::read_pipe(size_t n, CancelToken cancel, ReadCallback done) {
-    auto pipe = pipe_;
-    pipe->buffer.assign(n, 0);
-    pipe->wanted = 0;
-    pipe->stop.reset();
-    pipe->last_data = std::chrono::steady_clock::now();
-    auto self = shared_from_this();
-    auto finished = std::make_shared<bool>(false);
-    auto shared_done = std::make_shared<ReadCallback>(std::move(done));
-    auto complete = [self, pipe, finished, shared_done](Result<std::vector<uint8_t>> r) {
-        if (*finished) {
-            return;
+Result<std::vector<uint8_t>> ImageSource::read_file(size_t n) {
+    std::vector<uint8_t> out(static_cast<size_t>(std::min<uint64_t>(n, *size_ - offset_)));
+    size_t got = 0;
+    while (got < out.size()) {
+        ssize_t r = ::pread(fd_.get(), out.data() + got, out.size() - got,
+                            static_cast<off_t>(offset_ + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
         }
-        *finished = true;
-        pipe->timer.cancel();
-        (*shared_done)(std::move(r));
-    };
-    // The poll: cancellation and stall detection, without any thread waiting on the pipe.
-    auto poll = std::make_shared<std::function<void()>>();
-    *poll = [self, pipe, cancel, finished, poll_weak = std::weak_ptr(poll)] {
-        pipe->timer.expires_after(kPipePoll);
-        pipe->timer.async_wait([self, pipe, cancel, finished,
-                                poll_weak](const boost::system::error_code& ec) {
-            if (ec || *finished) {
-                return;
-            }
+        if (r < 0) {
+            return Error(Errc::IoError, "reading the image: " + errno_text(errno));
+        }
+        if (r == 0) {
+            // The file shrank under the transfer: what was announced can no longer be sent.
+            return Error(Errc::IoError, "the image file shrank while it was being read");
+        }
+        got += static_cast<size_t>(r);
+    }
+    offset_ += got;
+    return out;
+}
+
+Task<Result<std::vector<uint8_t>>> ImageSource::read_pipe(size_t n, CancelToken cancel) {
+    std::vector<uint8_t> buffer(n);
+    size_t got = 0;
+    auto last_data = std::chrono::steady_clock::now();
+    while (got < n && !pipe_->eof) {
+        boost::system::error_code ec;
+        const size_t r =
+            pipe_->stream.read_some(boost::asio::buffer(buffer.data() + got, n - got), ec);
+        if (ec == boost::asio::error::eof) {
+            pipe_->eof = true;
+            break;
+        }
+        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
             if (cancel.cancelled()) {
-                pipe->stop = Error(Errc::Cancelled, "cancelled");
-            } else if (std::chrono::steady_clock::now() - pipe->last_data >
-                       self->limits_.read_timeout) {
-                pipe->stop = Error(Errc::Timeout,
-                                   "the image stopped arriving: nothing read for " +
-                                       std::to_string(self->limits_.read_timeout.count()) + " ms");
+                co_return Error(Errc::Cancelled, "cancelled");
             }
-            if (pipe->stop) {
-                boost::system::error_code ignored;
-                pipe->stream.cancel(ignored);
-                return;
+            if (std::chrono::steady_clock::now() - last_data > limits_.read_timeout) {
+                co_return Error(Errc::Timeout, "the image stopped arriving: nothing read for " +
+                                                   std::to_string(limits_.read_timeout.count()) +
+                                                   " ms");
             }
-            if (auto p = poll_weak.lock()) {
-                (*p)();
-            }
-        });
-    };
-    // The step: read what is there, until n bytes or the end.
-    auto step = std::make_shared<std::function<void()>>();
-    *step = [self, pipe, complete, poll, step_weak = std::weak_ptr(step)] {
-        if (pipe->eof || pipe->wanted == pipe->buffer.size()) {
-            pipe->buffer.resize(pipe->wanted);
-            uint64_t total = self->offset_ + pipe->wanted;
-            if (auto s = self->check_total(total, pipe->eof); !s.ok()) {
-                complete(s.error());
-                return;
-            }
-            self->offset_ = total;
-            complete(std::move(pipe->buffer));
-            return;
+            co_await wait_readable();
+            continue;
         }
-        // The pending read's handler is what keeps the step (and through it the poll) alive.
-        auto next = step_weak.lock();
-        pipe->stream.async_read_some(
-            boost::asio::buffer(pipe->buffer.data() + pipe->wanted,
-                                pipe->buffer.size() - pipe->wanted),
-            [self, pipe, complete, next](const boost::system::error_code& ec, size_t got) {
-                if (ec == boost::asio::error::eof) {
-                    pipe->eof = true;
-                } else if (ec == boost::asio::error::operation_aborted && pipe->stop) {
-                    complete(*pipe->stop);
-                    return;
-                } else if (ec) {
-                    complete(Error(Errc::IoError, "reading the image: " + ec.message()));
-                    return;
-                }
-                pipe->wanted += got;
-                if (got > 0) {
-                    pipe->last_data = std::chrono::steady_clock::now();
-                }
-                if (auto s = self->check_total(self->offset_ + pipe->wanted, false); !s.ok()) {
-                    complete(s.error());
-                    return;
-                }
-                if (next) {
-                    (*next)();
-                }
-            });
-    };
-    // Until the first read is issued, this handler holds both closures.
-    boost::asio::post(executor_, [step, poll, complete] {
-        (*poll)();
-        (*step)();
+        if (ec) {
+            co_return Error(Errc::IoError, "reading the image: " + ec.message());
+        }
+        got += r;
+        last_data = std::chrono::steady_clock::now();
+        CXLMGR_CO_CHECK(check_total(offset_ + got, false));
+    }
+    buffer.resize(got);
+    CXLMGR_CO_CHECK(check_total(offset_ + got, pipe_->eof));
+    offset_ += got;
+    co_return buffer;
+}
+
+Task<void> ImageSource::wait_readable() {
+    // Asio 1.74 cannot await "readable or timed out" at once: the timer ends the wait by
+    // cancelling it. A timer handler already queued when the wait ended anyway at most wakes
+    // the next wait early, which only costs one more look at the pipe.
+    pipe_->timer.expires_after(kPipePoll);
+    pipe_->timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            boost::system::error_code ignored;
+            self->pipe_->stream.cancel(ignored);
+        }
     });
+    boost::system::error_code ec;  // operation_aborted when the timer ended the wait: fine
+    co_await pipe_->stream.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                      boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    pipe_->timer.cancel();
 }
 
 Result<UniqueFd> open_image_path(const std::string& path) {
@@ -243,8 +190,7 @@ Result<UniqueFd> open_image_path(const std::string& path) {
                                                 "' is not absolute (the daemon has no working "
                                                 "directory of yours)");
     }
-    UniqueFd fd(
-        ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) {
         int e = errno;
         switch (e) {

@@ -4,20 +4,21 @@
 //
 // A regular file (or memfd) is read with pread: its size is known up front (and checked against
 // the limits), and page-cache reads of a few KiB do not stall a thread. A pipe or socket is read
-// non-blocking through Asio, with a poll timer that notices cancellation and a writer that
-// stopped delivering (read_timeout without a byte): a stalled client never blocks a thread.
+// non-blocking: while it holds nothing, the reading coroutine awaits an Asio wait on the
+// descriptor, woken at least every poll interval to notice cancellation and a writer that
+// stopped delivering (read_timeout without a byte). A stalled client never blocks a thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cancel.hpp"
+#include "common/coro.hpp"
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
 
@@ -35,8 +36,6 @@ class ImageSource : public std::enable_shared_from_this<ImageSource> {
     struct Private {};
 
 public:
-    using ReadCallback = std::function<void(Result<std::vector<uint8_t>>)>;
-
     // Takes the descriptor. Refuses what is neither a regular file nor a pipe/socket, an empty
     // file, one larger than the limit, or one whose size is not a multiple of 128 bytes
     // (Transfer FW moves whole 128-byte units).
@@ -44,23 +43,25 @@ public:
                                                         boost::asio::any_io_executor executor,
                                                         ImageLimits limits);
 
-    ImageSource(Private, UniqueFd fd, boost::asio::any_io_executor executor,
-                ImageLimits limits, std::optional<uint64_t> size);
+    ImageSource(Private, UniqueFd fd, boost::asio::any_io_executor executor, ImageLimits limits,
+                std::optional<uint64_t> size);
     ~ImageSource();
 
     // The image size when known up front (regular files); nullopt for pipes.
     [[nodiscard]] std::optional<uint64_t> size() const { return size_; }
 
     // Reads exactly n bytes, fewer only at the end of the image (an empty vector: nothing
-    // left). done runs on the executor, never inside this call. Errors: Cancelled (the token),
-    // Timeout (a pipe stalled), InvalidArgument (larger than the limit, not 128-byte aligned),
-    // IoError. One read at a time.
-    void read(size_t n, CancelToken cancel, ReadCallback done);
+    // left). Await it from a coroutine on the executor given to from_fd (the pipe's waits are
+    // bound to it); the awaiting coroutine keeps this source alive. Errors: Cancelled (the
+    // token, looked at before the read and at every wait), Timeout (a pipe stalled),
+    // InvalidArgument (larger than the limit, not 128-byte aligned), IoError. One read at a time.
+    Task<Result<std::vector<uint8_t>>> read(size_t n, CancelToken cancel);
 
 private:
-    struct PipeRead;
-    void read_file(size_t n, CancelToken cancel, ReadCallback done);
-    void read_pipe(size_t n, CancelToken cancel, ReadCallback done);
+    struct Pipe;
+    Result<std::vector<uint8_t>> read_file(size_t n);
+    Task<Result<std::vector<uint8_t>>> read_pipe(size_t n, CancelToken cancel);
+    Task<void> wait_readable();
     Status check_total(uint64_t total, bool at_end) const;
 
     UniqueFd fd_;
@@ -68,7 +69,7 @@ private:
     ImageLimits limits_;
     std::optional<uint64_t> size_;
     uint64_t offset_ = 0;
-    std::shared_ptr<PipeRead> pipe_;  // pipes only
+    std::unique_ptr<Pipe> pipe_;  // pipes only
 };
 
 // StartUpdate's path: opened with O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK (a FIFO planted at

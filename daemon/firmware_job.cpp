@@ -1,16 +1,33 @@
 #include "daemon/firmware_job.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "common/log.hpp"
+#include "cxl/return_code.hpp"
 
 namespace cxlmgr::daemon {
 
 namespace {
+
 // Up to about 6 s of retries (more than the background time of any part of 1 MiB at most).
 constexpr unsigned kAbortBusyRetries = 600;
 constexpr std::chrono::milliseconds kAbortBusyDelay{10};
+
+Error cancelled() {
+    return Error(Errc::Cancelled, "cancelled");
+}
+
+bool device_busy(const Error& e) {
+    return e.cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy);
+}
+
+// Get FW Info through ManagedDevice::firmware_info, which also refreshes the device's firmware
+// properties (slots, revision) from the answer.
+Task<Result<cxl::FwInfo>> refresh_firmware_info(std::shared_ptr<ManagedDevice> device) {
+    auto start = [device](std::function<void(Result<cxl::FwInfo>)> deliver) {
+        device->firmware_info(std::move(deliver));
+    };
+    co_return co_await await_callback<cxl::FwInfo>(std::move(start));
+}
+
 }  // namespace
 
 std::string_view job_state_name(JobState state) {
@@ -56,15 +73,9 @@ FirmwareJob::FirmwareJob(Private, std::shared_ptr<ManagedDevice> device,
 void FirmwareJob::start(Listener on_change, Listener on_finished) {
     on_change_ = std::move(on_change);
     on_finished_ = std::move(on_finished);
-    boost::asio::post(device_->mailbox_executor(), [self = shared_from_this()] {
-        if (self->cancel_.cancelled()) {
-            self->finish(JobState::Cancelled, "");
-            return;
-        }
-        self->session_ = self->device_->open_mailbox_session("firmware");
-        self->set_state(JobState::Running);
-        self->choose_slot();
-    });
+    // The completion holds the job, so `this` outlives the coroutine.
+    spawn<void>(device_->mailbox_executor(), run(), device_->name() + ": firmware update",
+                [self = shared_from_this()](Status outcome) { self->finish(std::move(outcome)); });
 }
 
 Status FirmwareJob::cancel() {
@@ -92,248 +103,172 @@ TransactionOptions FirmwareJob::bulk(std::string description) const {
     return opts;
 }
 
-void FirmwareJob::choose_slot() {
-    auto self = shared_from_this();
-    device_->mailbox_command(
-        cxl::fw_info_request(), bulk("Get FW Info"), [self](Result<cxl::MailboxResponse> r) {
-            if (!r.ok()) {
-                self->finish(
-                    r.error().code == Errc::Cancelled ? JobState::Cancelled : JobState::Failed,
-                    "Get FW Info: " + r.error().message);
-                return;
-            }
-            auto info = cxl::parse_fw_info(*r);
-            if (!info.ok()) {
-                self->finish(JobState::Failed, info.error().message);
-                return;
-            }
-            uint8_t slot = self->spec_.slot;
-            if (slot == 0) {
-                for (uint8_t s = 1; s <= info->slot_count; ++s) {
-                    if (s != info->active_slot && s != info->staged_slot) {
-                        slot = s;
-                        break;
-                    }
-                }
-                if (slot == 0) {
-                    self->finish(JobState::Failed,
-                                 "no slot is free: every slot is active or staged");
-                    return;
-                }
-            }
-            self->chunk_size_ = cxl::transfer_fw_max_data(self->device_->properties().payload_size);
-            if (self->chunk_size_ == 0) {
-                self->finish(JobState::Failed,
-                             "the mailbox payload area is too small for Transfer FW");
-                return;
-            }
-            {
-                std::lock_guard lock(self->mutex_);
-                self->status_.slot = slot;
-            }
-            self->notify(true);
-            // The first chunk; read_next() then reads one ahead of what it sends.
-            self->image_->read(
-                self->chunk_size_, self->cancel_, [self](Result<std::vector<uint8_t>> chunk) {
-                    if (!chunk.ok()) {
-                        bool cancelled = chunk.error().code == Errc::Cancelled;
-                        self->finish(
-                            cancelled ? JobState::Cancelled : JobState::Failed,
-                            cancelled ? "" : "reading the image: " + chunk.error().message);
-                        return;
-                    }
-                    self->pending_ = std::move(chunk).value();
-                    self->read_next();
-                });
-        });
-}
-
-void FirmwareJob::read_next() {
+Task<Status> FirmwareJob::run() {
     if (cancel_.cancelled()) {
-        abort_then(JobState::Cancelled, "");
-        return;
+        co_return cancelled();
     }
-    image_->read(
-        chunk_size_, cancel_, [self = shared_from_this()](Result<std::vector<uint8_t>> next) {
-            if (!next.ok()) {
-                bool cancelled = next.error().code == Errc::Cancelled;
-                self->abort_then(cancelled ? JobState::Cancelled : JobState::Failed,
-                                 cancelled ? "" : "reading the image: " + next.error().message);
-                return;
-            }
-            auto chunk = std::move(self->pending_);
-            self->pending_ = std::move(next).value();
-            bool last = self->pending_.empty();
-            self->send(std::move(chunk), last);
-        });
-}
+    session_ = device_->open_mailbox_session("firmware");
+    payload_size_ = device_->properties().payload_size;
+    set_state(JobState::Running);
 
-void FirmwareJob::send(std::vector<uint8_t> chunk, bool last) {
-    if (cancel_.cancelled()) {
-        abort_then(JobState::Cancelled, "");
-        return;
+    CXLMGR_CO_ASSIGN(const uint8_t slot, co_await choose_slot());
+    Status transferred = co_await transfer(slot);
+    if (!transferred.ok()) {
+        co_await abort_open_transfer();
+        co_return transferred;
     }
-    uint8_t slot = status().slot;
-    cxl::TransferFwPart part;
-    part.action = offset_ == 0 ? (last ? cxl::TransferAction::Full : cxl::TransferAction::Initiate)
-                               : (last ? cxl::TransferAction::End : cxl::TransferAction::Continue);
-    bool with_slot =
-        part.action == cxl::TransferAction::Full || part.action == cxl::TransferAction::End;
-    part.slot = with_slot ? slot : 0;
-    part.offset_bytes = offset_;
-    part.data = chunk;
-    auto request = cxl::transfer_fw_request(part, device_->properties().payload_size);
-    if (!request.ok()) {
-        abort_then(JobState::Failed, request.error().message);
-        return;
-    }
-    request->options.background_timeout = spec_.background_timeout;
-    const std::string what = "Transfer FW (" + std::string(cxl::transfer_action_name(part.action)) +
-                             ") at offset " + std::to_string(offset_);
-    if (part.action == cxl::TransferAction::Initiate) {
-        // From here the device may hold a partial transfer, even if the answer is lost.
-        transfer_open_ = true;
-    }
-    auto self = shared_from_this();
-    device_->mailbox_command(
-        std::move(request).value(), bulk(what),
-        [self, what, last, size = chunk.size(),
-         action = part.action](Result<cxl::MailboxResponse> r) {
-            if (!r.ok()) {
-                bool cancelled = r.error().code == Errc::Cancelled;
-                self->abort_then(cancelled ? JobState::Cancelled : JobState::Failed,
-                                 cancelled ? "" : what + ": " + r.error().message);
-                return;
-            }
-            if (auto s = cxl::parse_transfer_fw(*r); !s.ok()) {
-                self->abort_then(JobState::Failed, what + ": " + s.error().message);
-                return;
-            }
-            if (action == cxl::TransferAction::End || action == cxl::TransferAction::Full) {
-                self->transfer_open_ = false;
-            }
-            self->offset_ += size;
-            self->progress(self->offset_);
-            if (last) {
-                self->after_transfer();
-            } else {
-                self->read_next();
-            }
-        });
-}
-
-void FirmwareJob::after_transfer() {
     {
         std::lock_guard lock(mutex_);
         status_.bytes_total = offset_;  // known now also for a pipe
     }
     log::info(device_->name(), ": firmware image of ", offset_, " bytes written to slot ",
-              unsigned{status().slot});
-    if (!spec_.activate) {
-        refresh_then([self = shared_from_this()] { self->finish(JobState::Completed, ""); });
-        return;
+              unsigned{slot});
+
+    Status activated = ok_status();
+    if (spec_.activate) {
+        set_state(JobState::Activating);
+        activated = co_await activate(*spec_.activate, slot);
     }
-    set_state(JobState::Activating);
-    activate();
+    // Whatever the activation did, the properties show the slots as they are now.
+    if (auto info = co_await refresh_firmware_info(device_); !info.ok()) {
+        log::warning(device_->name(), ": Get FW Info after the update: ", info.error().message);
+    }
+    co_return activated;
 }
 
-void FirmwareJob::activate() {
-    auto mode = *spec_.activate;
-    uint8_t slot = status().slot;
-    auto request = cxl::activate_fw_request(mode, slot);
-    if (!request.ok()) {
-        finish(JobState::Failed, request.error().message);
-        return;
+Task<Result<uint8_t>> FirmwareJob::choose_slot() {
+    auto info = co_await device_->co_call(cxl::get_fw_info(), bulk("Get FW Info"));
+    if (!info.ok()) {
+        co_return std::move(info).error().with_context("Get FW Info");
     }
-    request->options.background_timeout = spec_.background_timeout;
-    TransactionOptions opts = bulk("Activate FW");
-    opts.cancel = CancelToken{};  // not cancellable once activating
-    auto self = shared_from_this();
-    device_->mailbox_command(
-        std::move(request).value(), opts, [self, mode](Result<cxl::MailboxResponse> r) {
-            Status s = r.ok() ? cxl::parse_activate_fw(*r) : Status(r.error());
-            self->refresh_then([self, s, mode] {
-                if (s.ok()) {
-                    self->finish(JobState::Completed, "");
-                } else {
-                    self->finish(JobState::Failed, "Activate FW (" +
-                                                       std::string(cxl::activate_mode_name(mode)) +
-                                                       "): " + s.error().message);
-                }
-            });
-        });
+    uint8_t slot = spec_.slot;
+    if (slot == 0) {
+        for (uint8_t s = 1; s <= info->slot_count; ++s) {
+            if (s != info->active_slot && s != info->staged_slot) {
+                slot = s;
+                break;
+            }
+        }
+        if (slot == 0) {
+            co_return Error(Errc::DeviceError, "no slot is free: every slot is active or staged");
+        }
+    }
+    {
+        std::lock_guard lock(mutex_);
+        status_.slot = slot;
+    }
+    notify(true);
+    co_return slot;
 }
 
-void FirmwareJob::abort_then(JobState state, std::string error) {
+Task<Status> FirmwareJob::transfer(uint8_t slot) {
+    const uint32_t part_size = cxl::transfer_fw_max_data(payload_size_);
+    if (part_size == 0) {
+        co_return Error(Errc::DeviceError, "the mailbox payload area is too small for Transfer FW");
+    }
+    // One part read ahead of the one sent: an empty read after a part makes that part the last.
+    CXLMGR_CO_ASSIGN(std::vector<uint8_t> part, co_await read_part(part_size));
+    for (;;) {
+        CXLMGR_CO_ASSIGN(std::vector<uint8_t> next, co_await read_part(part_size));
+        const bool last = next.empty();
+        CXLMGR_CO_CHECK(co_await send_part(std::move(part), slot, last));
+        if (last) {
+            co_return ok_status();
+        }
+        part = std::move(next);
+    }
+}
+
+Task<Result<std::vector<uint8_t>>> FirmwareJob::read_part(uint32_t size) {
+    if (cancel_.cancelled()) {
+        co_return cancelled();
+    }
+    auto data = co_await image_->read(size, cancel_);
+    if (!data.ok()) {
+        co_return std::move(data).error().with_context("reading the image");
+    }
+    co_return std::move(data).value();
+}
+
+Task<Status> FirmwareJob::send_part(std::vector<uint8_t> data, uint8_t slot, bool last) {
+    if (cancel_.cancelled()) {
+        co_return cancelled();
+    }
+    using cxl::TransferAction;
+    cxl::TransferFwPart part;
+    part.action = offset_ == 0 ? (last ? TransferAction::Full : TransferAction::Initiate)
+                               : (last ? TransferAction::End : TransferAction::Continue);
+    part.slot = last ? slot : 0;  // Full and End name the slot, the others must not
+    part.offset_bytes = offset_;
+    part.data = data;
+    const std::string what = "Transfer FW (" + std::string(cxl::transfer_action_name(part.action)) +
+                             ") at offset " + std::to_string(offset_);
+    auto command = cxl::transfer_fw(part, payload_size_);
+    if (!command.ok()) {
+        co_return std::move(command).error();
+    }
+    command->request.options.background_timeout = spec_.background_timeout;
+    if (part.action == TransferAction::Initiate) {
+        // From here the device may hold a partial transfer, even if the answer is lost.
+        transfer_open_ = true;
+    }
+    auto sent = co_await device_->co_call(std::move(command).value(), bulk(what));
+    if (!sent.ok()) {
+        co_return std::move(sent).error().with_context(what);
+    }
+    if (last) {
+        transfer_open_ = false;  // End and Full close it
+    }
+    offset_ += data.size();
+    progress(offset_);
+    co_return ok_status();
+}
+
+Task<void> FirmwareJob::abort_open_transfer() {
     if (!transfer_open_) {
-        finish(state, std::move(error));
-        return;
+        co_return;
     }
     transfer_open_ = false;
-    send_abort(0, state, std::move(error));
-}
-
-void FirmwareJob::send_abort(unsigned attempt, JobState state, std::string error) {
-    cxl::TransferFwPart part;
-    part.action = cxl::TransferAction::Abort;
-    auto request = cxl::transfer_fw_request(part, device_->properties().payload_size);
-    if (!request.ok()) {
-        finish(state, std::move(error));
-        return;
-    }
     TransactionOptions opts;
     opts.priority = Priority::Control;
     opts.session = session_;
     opts.description = "Transfer FW (abort)";
-    auto self = shared_from_this();
-    device_->mailbox_command(
-        std::move(request).value(), opts,
-        [self, attempt, state, error = std::move(error)](Result<cxl::MailboxResponse> r) mutable {
-            Status s = r.ok() ? cxl::parse_transfer_fw(*r) : Status(r.error());
-            // A cancel seen while following a part's background operation leaves that part
-            // still running on the device, which refuses the abort as Busy until it ends: ask
-            // again shortly (the part ends within its background time).
-            if (!s.ok() &&
-                s.error().cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy) &&
-                attempt < kAbortBusyRetries) {
-                auto timer = std::make_shared<boost::asio::steady_timer>(
-                    self->device_->mailbox_executor(), kAbortBusyDelay);
-                timer->async_wait([self, timer, attempt, state, error = std::move(error)](
-                                      const boost::system::error_code&) mutable {
-                    self->send_abort(attempt + 1, state, std::move(error));
-                });
-                return;
-            }
-            if (s.ok()) {
-                log::info(self->device_->name(), ": device-side firmware transfer aborted");
-            } else {
-                // The device may have dropped the transfer itself (a refused part ends it).
-                log::info(self->device_->name(), ": Transfer FW abort: ", s.error().message);
-            }
-            self->finish(state, std::move(error));
-        });
+    Status aborted = co_await abort_device_transfer(device_, std::move(opts));
+    if (aborted.ok()) {
+        log::info(device_->name(), ": device-side firmware transfer aborted");
+    } else {
+        // The device may have dropped the transfer itself (a refused part ends it).
+        log::info(device_->name(), ": Transfer FW abort: ", aborted.error().message);
+    }
 }
 
-void FirmwareJob::refresh_then(std::function<void()> next) {
-    device_->firmware_info([name = device_->name(), next = std::move(next)](Result<cxl::FwInfo> r) {
-        if (!r.ok()) {
-            log::warning(name, ": Get FW Info after the update: ", r.error().message);
-        }
-        next();
-    });
+Task<Status> FirmwareJob::activate(cxl::ActivateMode mode, uint8_t slot) {
+    const std::string what = "Activate FW (" + std::string(cxl::activate_mode_name(mode)) + ")";
+    CXLMGR_CO_ASSIGN(auto command, cxl::activate_fw(mode, slot));
+    command.request.options.background_timeout = spec_.background_timeout;
+    TransactionOptions opts = bulk("Activate FW");
+    opts.cancel = CancelToken{};  // not cancellable once activating
+    auto activated = co_await device_->co_call(std::move(command), std::move(opts));
+    if (!activated.ok()) {
+        co_return std::move(activated).error().with_context(what);
+    }
+    co_return ok_status();
 }
 
-void FirmwareJob::finish(JobState state, std::string error) {
+void FirmwareJob::finish(Status outcome) {
     if (session_) {
         session_->close();
         session_.reset();
     }
     image_.reset();  // closes the descriptor now, not when the job object goes
+    const JobState state = outcome.ok()                              ? JobState::Completed
+                           : outcome.error().code == Errc::Cancelled ? JobState::Cancelled
+                                                                     : JobState::Failed;
     JobStatus final_status;
     {
         std::lock_guard lock(mutex_);
         status_.state = state;
-        status_.error = std::move(error);
+        status_.error = state == JobState::Failed ? outcome.error().message : "";
         final_status = status_;
     }
     if (state == JobState::Failed) {
@@ -341,15 +276,12 @@ void FirmwareJob::finish(JobState state, std::string error) {
     } else {
         log::info(device_->name(), ": firmware update ", job_state_name(state));
     }
-    if (on_change_) {
-        on_change_(final_status);
-    }
-    if (on_finished_) {
-        auto finished = std::move(on_finished_);
-        on_finished_ = nullptr;
+    on_change_ = nullptr;
+    auto finished = std::move(on_finished_);
+    on_finished_ = nullptr;
+    if (finished) {
         finished(final_status);
     }
-    on_change_ = nullptr;
 }
 
 void FirmwareJob::set_state(JobState state) {
@@ -379,23 +311,50 @@ void FirmwareJob::notify(bool force) {
     }
 }
 
-void activate_firmware(const std::shared_ptr<ManagedDevice>& device, cxl::ActivateMode mode,
-                       uint8_t slot, std::function<void(Status)> done) {
-    auto request = cxl::activate_fw_request(mode, slot);
-    if (!request.ok()) {
-        done(request.error());
-        return;
+Task<Status> abort_device_transfer(std::shared_ptr<ManagedDevice> device,
+                                   TransactionOptions options) {
+    cxl::TransferFwPart part;
+    part.action = cxl::TransferAction::Abort;
+    CXLMGR_CO_ASSIGN(const auto command, cxl::transfer_fw(part, device->properties().payload_size));
+    for (unsigned attempt = 0;; ++attempt) {
+        auto aborted = co_await device->co_call(command, options);
+        if (aborted.ok()) {
+            co_return ok_status();
+        }
+        if (!device_busy(aborted.error()) || attempt == kAbortBusyRetries) {
+            co_return std::move(aborted).error();
+        }
+        // A cancel seen while following a part's background operation leaves that part still
+        // running on the device, which refuses the abort as Busy until it ends (within its
+        // background time).
+        co_await sleep_for(kAbortBusyDelay);
     }
-    request->options.background_timeout = cxl::kFirmwareBackgroundTimeout;
+}
+
+namespace {
+
+Task<Status> activate_and_refresh(std::shared_ptr<ManagedDevice> device, cxl::ActivateMode mode,
+                                  uint8_t slot) {
+    CXLMGR_CO_ASSIGN(auto command, cxl::activate_fw(mode, slot));
     TransactionOptions opts;
     opts.priority = Priority::Interactive;
     opts.deadline = Clock::now() + std::chrono::seconds(10);
     opts.description = "Activate FW";
-    device->mailbox_command(std::move(request).value(), opts,
-                            [device, done = std::move(done)](Result<cxl::MailboxResponse> r) {
-                                Status s = r.ok() ? cxl::parse_activate_fw(*r) : Status(r.error());
-                                device->firmware_info([s, done](Result<cxl::FwInfo>) { done(s); });
-                            });
+    auto activated = co_await device->co_call(std::move(command), std::move(opts));
+    // The properties follow whatever the activation did; its own outcome is what counts.
+    (void)co_await refresh_firmware_info(device);
+    if (!activated.ok()) {
+        co_return std::move(activated).error();
+    }
+    co_return ok_status();
+}
+
+}  // namespace
+
+void activate_firmware(const std::shared_ptr<ManagedDevice>& device, cxl::ActivateMode mode,
+                       uint8_t slot, std::function<void(Status)> done) {
+    spawn<void>(device->mailbox_executor(), activate_and_refresh(device, mode, slot),
+                device->name() + ": Activate FW", std::move(done));
 }
 
 }  // namespace cxlmgr::daemon

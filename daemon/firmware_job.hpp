@@ -1,17 +1,22 @@
 // A firmware update job: streams an image into a slot through Transfer FW and optionally
-// activates it (DESIGN.md "Firmware update").
+// activates it (docs/FIRMWARE-UPDATE.md).
 //
-// Every chunk is one Bulk-priority mailbox transaction inside a "firmware" session, so a second
+// The job is one coroutine on the device's mailbox strand and follows the protocol step by step:
+// Get FW Info (choose the slot), then the Transfer FW parts (Initiate, Continue..., End; Full
+// when the image fits one part), then Activate FW if asked, then Get FW Info again so the
+// device's properties follow. On cancel or failure after an Initiate, the device-side transfer
+// is aborted (Transfer FW action Abort, asked again while the device answers Busy) so the slot
+// is unchanged (best effort after a failure: the device may have dropped it already).
+//
+// Every part is one Bulk-priority mailbox transaction inside a "firmware" session, so a second
 // transfer on the same device cannot interleave while interactive calls (Identify, health) still
-// get through between chunks. Chunks are the largest whole 128-byte units that fit the payload
-// area; the image is read one chunk ahead (to know which chunk is the last, for End), so at most
-// two chunks are in memory.
+// get through between parts. Parts are the largest whole 128-byte units that fit the payload
+// area; the image is read one part ahead (to know which part is the last, for End), so at most
+// two parts are in memory.
 //
-// Cancel is a flag, observed before every read and every chunk and while a background Transfer
-// FW is followed; the device-side transfer is then aborted (Transfer FW action 4) so the slot is
-// unchanged. A failed transfer is aborted too (best effort: the device may have dropped it
-// already). All job logic runs on the device's mailbox strand; status() and cancel() may be
-// called from any thread.
+// Cancel is a flag, observed before every read and every part and while a background Transfer
+// FW is followed. Once activating, the job can no longer be cancelled (NotCancellable).
+// status() and cancel() may be called from any thread.
 #pragma once
 
 #include <chrono>
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "common/cancel.hpp"
+#include "common/coro.hpp"
 #include "common/result.hpp"
 #include "cxl/commands/firmware.hpp"
 #include "daemon/firmware_image_source.hpp"
@@ -61,8 +67,14 @@ class FirmwareJob : public std::enable_shared_from_this<FirmwareJob> {
     struct Private {};
 
 public:
-    // on_change: any thread (the mailbox strand), after a state change or progress (throttled).
-    // on_finished: once, after the final state is set.
+    // Both run on the mailbox strand (a pool thread).
+    // on_change: after a state change or progress (at most every spec.progress_interval) while
+    //   the job runs; never with the final state.
+    // on_finished: once, with the final state (which status() shows from then on), after the
+    //   job let go of the device: its session is closed and its image released. The final
+    //   state goes nowhere else, so whoever keeps the table of running jobs (FirmwareUpdates)
+    //   takes the job out of it here before passing the state on: whoever hears of the end
+    //   finds the device free.
     using Listener = std::function<void(const JobStatus&)>;
 
     static std::shared_ptr<FirmwareJob> create(std::shared_ptr<ManagedDevice> device,
@@ -71,47 +83,60 @@ public:
     FirmwareJob(Private, std::shared_ptr<ManagedDevice> device, std::shared_ptr<ImageSource> image,
                 FirmwareJobSpec spec);
 
+    // Runs the job; call once. Nothing reaches the device before this.
     void start(Listener on_change, Listener on_finished);
-    // NotCancellable once activating or finished.
+    // NotCancellable once activating or finished. Before start(), the job ends Cancelled at
+    // once when started.
     Status cancel();
     [[nodiscard]] JobStatus status() const;
     [[nodiscard]] const std::shared_ptr<ManagedDevice>& device() const { return device_; }
 
 private:
-    void choose_slot();
-    void read_next();
-    void send(std::vector<uint8_t> chunk, bool last);
-    void after_transfer();
-    void activate();
-    void abort_then(JobState state, std::string error);
-    void send_abort(unsigned attempt, JobState state, std::string error);
-    void refresh_then(std::function<void()> next);
-    void finish(JobState state, std::string error);
+    // The whole job: ok once the image is in the slot (and activated, if asked); Cancelled, or
+    // the error that failed it.
+    Task<Status> run();
+    Task<Result<uint8_t>> choose_slot();
+    // The parts, from the first read to the End (or Full) part.
+    Task<Status> transfer(uint8_t slot);
+    // The next `size` bytes of the image, fewer at its end, none past it.
+    Task<Result<std::vector<uint8_t>>> read_part(uint32_t size);
+    Task<Status> send_part(std::vector<uint8_t> data, uint8_t slot, bool last);
+    Task<Status> activate(cxl::ActivateMode mode, uint8_t slot);
+    // Transfer FW Abort when an Initiate may have left a partial transfer on the device.
+    Task<void> abort_open_transfer();
+    void finish(Status outcome);
     void set_state(JobState state);
     void progress(uint64_t bytes_done);
     void notify(bool force);
     TransactionOptions bulk(std::string description) const;
 
-    std::shared_ptr<ManagedDevice> device_;
+    const std::shared_ptr<ManagedDevice> device_;
     std::shared_ptr<ImageSource> image_;
-    FirmwareJobSpec spec_;
+    const FirmwareJobSpec spec_;
     CancelToken cancel_;
     Listener on_change_;
     Listener on_finished_;
 
     // Strand-only.
     std::shared_ptr<Session> session_;
-    uint32_t chunk_size_ = 0;
-    uint64_t offset_ = 0;
-    std::vector<uint8_t> pending_;  // the chunk read ahead, not yet sent
-    bool transfer_open_ = false;    // an Initiate was accepted and no End/abort since
+    uint32_t payload_size_ = 0;
+    uint64_t offset_ = 0;         // bytes the device has taken
+    bool transfer_open_ = false;  // an Initiate was sent and no End, Full or abort since
     std::chrono::steady_clock::time_point last_notify_{};
 
     mutable std::mutex mutex_;
     JobStatus status_;
 };
 
+// Transfer FW action Abort, asked again every few milliseconds while the device answers Busy (a
+// part still running in the background refuses it until it ends). `options` serve every attempt
+// (a deadline is for the whole abort). The error: the device's answer (cxl_return_code set) or
+// why the command never got one.
+Task<Status> abort_device_transfer(std::shared_ptr<ManagedDevice> device,
+                                   TransactionOptions options);
+
 // Firmware.Activate outside a job: Activate FW, then Get FW Info so the properties follow.
+// done runs on the mailbox strand.
 void activate_firmware(const std::shared_ptr<ManagedDevice>& device, cxl::ActivateMode mode,
                        uint8_t slot, std::function<void(Status)> done);
 

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <fstream>
 
+#include "common/errno_text.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
-#include "common/errno_text.hpp"
 
 namespace cxlmgr::daemon {
 
@@ -66,44 +66,66 @@ void FirmwareUpdates::remove_marker(const std::string& device) const {
     }
 }
 
+PendingUpdate::~PendingUpdate() {
+    if (owner_) {
+        owner_->leave(job_->device()->name());
+    }
+}
+
+void PendingUpdate::start(FirmwareJob::Listener on_change, FirmwareJob::Listener on_finished) && {
+    auto owner = std::move(owner_);
+    owner->launch(job_, slot_, std::move(on_change), std::move(on_finished));
+}
+
+Result<PendingUpdate> FirmwareUpdates::prepare(const std::shared_ptr<ManagedDevice>& device,
+                                               std::shared_ptr<ImageSource> image,
+                                               FirmwareJobSpec spec) {
+    const std::string& name = device->name();
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+        return Error(Errc::DeviceGone, "the daemon is stopping");
+    }
+    if (jobs_.count(name) != 0) {
+        return Error(Errc::Busy, "a firmware update is already running on " + name);
+    }
+    auto job = FirmwareJob::create(device, std::move(image), spec);
+    jobs_[name] = job;
+    return PendingUpdate(shared_from_this(), std::move(job), spec.slot);
+}
+
 Result<std::shared_ptr<FirmwareJob>> FirmwareUpdates::start(
     const std::shared_ptr<ManagedDevice>& device, std::shared_ptr<ImageSource> image,
     FirmwareJobSpec spec, FirmwareJob::Listener on_change, FirmwareJob::Listener on_finished) {
-    const std::string name = device->name();
-    std::shared_ptr<FirmwareJob> job;
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_) {
-            return Error(Errc::DeviceGone, "the daemon is stopping");
-        }
-        if (running_.count(name) != 0) {
-            return Error(Errc::Busy, "a firmware update is already running on " + name);
-        }
-        job = FirmwareJob::create(device, std::move(image), spec);
-        running_[name] = job;
-    }
+    CXLMGR_ASSIGN(PendingUpdate pending, prepare(device, std::move(image), spec));
+    auto job = pending.job();
+    std::move(pending).start(std::move(on_change), std::move(on_finished));
+    return job;
+}
+
+void FirmwareUpdates::launch(const std::shared_ptr<FirmwareJob>& job, uint8_t slot,
+                             FirmwareJob::Listener on_change, FirmwareJob::Listener on_finished) {
+    const std::string name = job->device()->name();
     // Written before the first Transfer FW can reach the device.
-    write_marker(name, spec.slot);
-    std::weak_ptr<FirmwareUpdates> weak = weak_from_this();
+    write_marker(name, slot);
     job->start(std::move(on_change),
-               [weak, name, on_finished = std::move(on_finished)](const JobStatus& status) {
-                   if (auto self = weak.lock()) {
-                       self->ended(name);
-                   }
+               [self = shared_from_this(), name,
+                on_finished = std::move(on_finished)](const JobStatus& status) {
+                   // Out of the table, marker gone, and only then the final state goes on: whoever
+                   // hears of it may start the next update on this device at once.
+                   self->remove_marker(name);
+                   self->leave(name);
                    if (on_finished) {
                        on_finished(status);
                    }
                });
-    return job;
 }
 
-void FirmwareUpdates::ended(const std::string& device) {
-    remove_marker(device);
+void FirmwareUpdates::leave(const std::string& device) {
     std::function<void()> all_ended;
     {
         std::lock_guard lock(mutex_);
-        running_.erase(device);
-        if (stopping_ && running_.empty()) {
+        jobs_.erase(device);
+        if (stopping_ && jobs_.empty()) {
             all_ended = std::move(all_ended_);
             all_ended_ = nullptr;
         }
@@ -115,55 +137,45 @@ void FirmwareUpdates::ended(const std::string& device) {
 
 std::shared_ptr<FirmwareJob> FirmwareUpdates::current(const std::string& device) const {
     std::lock_guard lock(mutex_);
-    auto it = running_.find(device);
-    return it == running_.end() ? nullptr : it->second;
+    auto it = jobs_.find(device);
+    return it == jobs_.end() ? nullptr : it->second;
 }
 
 void FirmwareUpdates::recover(const std::shared_ptr<ManagedDevice>& device,
                               std::function<void(bool)> done) {
-    if (state_dir_.empty()) {
-        done(false);
-        return;
-    }
     std::error_code ec;
-    auto path = marker_path(device->name());
-    if (!std::filesystem::exists(path, ec)) {
+    if (state_dir_.empty() || !std::filesystem::exists(marker_path(device->name()), ec)) {
         done(false);
         return;
     }
-    log::warning(device->name(), ": ", path.string(),
+    log::warning(device->name(), ": ", marker_path(device->name()).string(),
                  " shows a firmware transfer interrupted by a crash; aborting it on the device");
-    cxl::TransferFwPart part;
-    part.action = cxl::TransferAction::Abort;
-    auto request = cxl::transfer_fw_request(part, device->properties().payload_size);
-    if (!request.ok()) {
-        // A device whose mailbox never opened has no transfer to abort.
-        log::warning(device->name(), ": cannot abort: ", request.error().message);
-        remove_marker(device->name());
-        done(true);
-        return;
-    }
+    // The completion holds this table, so `this` outlives the coroutine.
+    spawn<void>(device->mailbox_executor(), abort_interrupted(device),
+                device->name() + ": firmware transfer recovery",
+                [self = shared_from_this(), done = std::move(done)](const Status&) { done(true); });
+}
+
+Task<Status> FirmwareUpdates::abort_interrupted(std::shared_ptr<ManagedDevice> device) {
     TransactionOptions opts;
     opts.priority = Priority::Control;
     opts.deadline = Clock::now() + std::chrono::seconds(10);
     opts.description = "Transfer FW (abort, recovery)";
-    auto self = shared_from_this();
-    device->mailbox_command(
-        std::move(request).value(), opts,
-        [self, device, done = std::move(done)](Result<cxl::MailboxResponse> r) {
-            Status s = r.ok() ? cxl::parse_transfer_fw(*r) : Status(r.error());
-            if (s.ok()) {
-                log::info(device->name(),
-                          ": recovered: the interrupted firmware transfer was aborted, the "
-                          "slots are unchanged");
-            } else {
-                // Nothing open on the device (it dropped the transfer itself): clean already.
-                log::info(device->name(), ": recovered: no firmware transfer was open (",
-                          s.error().message, ")");
-            }
-            self->remove_marker(device->name());
-            done(true);
-        });
+    Status aborted = co_await abort_device_transfer(device, std::move(opts));
+    if (aborted.ok()) {
+        log::info(device->name(),
+                  ": recovered: the interrupted firmware transfer was aborted, the slots are "
+                  "unchanged");
+    } else if (aborted.error().cxl_return_code) {
+        // Nothing open on the device (it dropped the transfer itself): clean already.
+        log::info(device->name(), ": recovered: no firmware transfer was open (",
+                  aborted.error().message, ")");
+    } else {
+        // No answer (a mailbox that never opened, a timeout): nothing more can be done here.
+        log::warning(device->name(), ": recovered without an abort: ", aborted.error().message);
+    }
+    remove_marker(device->name());
+    co_return ok_status();
 }
 
 void FirmwareUpdates::stop_all(std::function<void()> done) {
@@ -171,13 +183,11 @@ void FirmwareUpdates::stop_all(std::function<void()> done) {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
-        if (running_.empty()) {
-            jobs.clear();
-        } else {
+        for (const auto& [name, job] : jobs_) {
+            jobs.push_back(job);
+        }
+        if (!jobs.empty()) {
             all_ended_ = std::move(done);
-            for (const auto& [name, job] : running_) {
-                jobs.push_back(job);
-            }
         }
     }
     if (jobs.empty()) {

@@ -71,23 +71,24 @@ Result<std::string> FirmwareInterface::start(UniqueFd image, daemon::FirmwareJob
     CXLMGR_ASSIGN(auto source, daemon::ImageSource::from_fd(std::move(image),
                                                             context_.device->mailbox_executor(),
                                                             context_.service.image_limits));
+    // The job holds the device from here, but runs only once its object is on the bus: a job
+    // nobody could follow or cancel never starts. Returning early drops `pending`, which gives
+    // the device back; nothing has reached it then, and no marker was written.
+    CXLMGR_ASSIGN(auto pending, context_.service.firmware_updates->prepare(
+                                    context_.device, std::move(source), spec));
     auto& jobs = *context_.service.jobs;
-    // The path is reserved first so the job reports to it from its first step; the reports hop
-    // to the D-Bus thread, which is busy with this call until the object exists.
     const std::string path = jobs.reserve_path();
-    // Logged before the job runs its first step, so a job that fails at once still reads in
-    // order in the log (started, then failed).
-    log::info(context_.name, ": firmware update starting as ", path);
-    CXLMGR_ASSIGN(auto job, context_.service.firmware_updates->start(
-                                context_.device, std::move(source), spec, jobs.reporter(path),
-                                jobs.reporter(path)));
-    CXLMGR_CHECK(jobs.add(path, device_object_path(context_.name), job));
+    CXLMGR_CHECK(jobs.add(path, device_object_path(context_.name), pending.job()));
     jobs.on_finished(path, [this, alive = context_.alive] {
         if (!alive.expired()) {
             set_current_job("/");
         }
     });
     set_current_job(path);
+    // Logged before the job runs its first step, so a job that fails at once still reads in
+    // order in the log (started, then failed).
+    log::info(context_.name, ": firmware update starting as ", path);
+    std::move(pending).start(jobs.reporter(path), jobs.reporter(path));
     return path;
 }
 

@@ -117,7 +117,9 @@ std::string JobObjects::reserve_path() {
 Status JobObjects::add(const std::string& path, const std::string& device_path,
                        std::shared_ptr<daemon::FirmwareJob> job) {
     try {
-        objects_[path] = std::make_unique<JobObject>(service_, path, device_path, std::move(job));
+        // Made before it is put in the table: a failed export leaves no entry behind.
+        auto object = std::make_unique<JobObject>(service_, path, device_path, std::move(job));
+        objects_[path] = std::move(object);
     } catch (const sdbus::Error& e) {
         return cxlmgr::Error(Errc::Internal, "cannot export " + path + ": " + e.getMessage());
     }

@@ -10,12 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
-#include "emu/firmware_image.hpp"
-#include "emu/type3_device.hpp"
 #include "daemon/config.hpp"
 #include "daemon/firmware_updates.hpp"
+#include "emu/firmware_image.hpp"
+#include "emu/type3_device.hpp"
 
 namespace cxlmgr::daemon {
 namespace {
@@ -295,6 +296,89 @@ TEST_F(FirmwareJobTest, StopAllCancelsRunningJobs) {
     EXPECT_FALSE(fs::exists(updates->marker_path("emu0")));
     EXPECT_EQ(updates->start(device, source(write_image(image)), {}, {}, {}).error().code,
               Errc::DeviceGone);
+}
+
+// Starts `count` updates one after the other, each from inside the listener that hears the
+// previous one's final state: the earliest anyone can know that an update ended. Every listener
+// hears both on_change and on_finished, so wherever the final state shows up first, the next
+// update starts from there.
+struct BackToBackUpdates : std::enable_shared_from_this<BackToBackUpdates> {
+    std::shared_ptr<FirmwareUpdates> updates;
+    std::shared_ptr<ManagedDevice> device;
+    fs::path image;
+    int count = 0;
+
+    std::mutex mutex;
+    int completed = 0;
+    std::vector<std::string> problems;
+    std::promise<void> done;
+
+    Status start_next() {
+        auto fd = open_image_path(image.string());
+        if (!fd.ok()) {
+            return fd.error();
+        }
+        auto source = ImageSource::from_fd(std::move(fd).value(), device->mailbox_executor(), {});
+        if (!source.ok()) {
+            return source.error();
+        }
+        auto heard_end = std::make_shared<std::atomic<bool>>(false);
+        FirmwareJob::Listener listener = [self = shared_from_this(),
+                                          heard_end](const JobStatus& s) {
+            if (job_state_final(s.state) && !heard_end->exchange(true)) {
+                self->ended(s);
+            }
+        };
+        auto job = updates->start(device, std::move(source).value(), {}, listener, listener);
+        if (!job.ok()) {
+            return job.error();
+        }
+        return ok_status();
+    }
+
+    void ended(const JobStatus& s) {
+        bool more = false;
+        {
+            std::lock_guard lock(mutex);
+            const std::string which = "update " + std::to_string(completed + 1);
+            if (s.state != JobState::Completed) {
+                problems.push_back(which + " " + std::string(job_state_name(s.state)) + ": " +
+                                   s.error);
+            }
+            if (fs::exists(updates->marker_path(device->name()))) {
+                problems.push_back(which + ": its marker was still there at its final state");
+            }
+            ++completed;
+            more = completed < count;
+        }
+        if (more) {
+            if (auto started = start_next(); !started.ok()) {
+                std::lock_guard lock(mutex);
+                problems.push_back("update " + std::to_string(completed + 1) +
+                                   " refused: " + started.error().describe());
+                more = false;
+            }
+        }
+        if (!more) {
+            done.set_value();
+        }
+    }
+};
+
+// Issue 13, problem 4: `cxlmgrctl fw update` in a loop got Busy now and then, because the final
+// state went out before the job left the table of running jobs.
+TEST_F(FirmwareJobTest, TheNextUpdateMayStartAsSoonAsTheFinalStateIsHeard) {
+    auto chain = std::make_shared<BackToBackUpdates>();
+    chain->updates = std::make_shared<FirmwareUpdates>(dir.path);
+    chain->device = device;
+    chain->image = write_image(emu::build_firmware_image("EMU FW 7.0", payload_of(5000)));
+    chain->count = 20;
+    auto done = chain->done.get_future();
+    ASSERT_TRUE(chain->start_next().ok());
+    ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
+    std::lock_guard lock(chain->mutex);
+    EXPECT_TRUE(chain->problems.empty()) << ::testing::PrintToString(chain->problems);
+    EXPECT_EQ(chain->completed, chain->count);
 }
 
 // A device whose flash takes 20 ms per KiB: each 1920-byte part runs ~37 ms in the background.
