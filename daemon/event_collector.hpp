@@ -1,4 +1,4 @@
-// Collects one device's events (DESIGN.md "Events"): drains the four event logs through the
+// Collects one device's events (docs/DESIGN.md "Events"): drains the four event logs through the
 // arbiter at Background priority (Get Event Records until a page comes back empty, so More
 // Records paging is followed), writes what it read to the journal and waits until that is
 // durable, then clears exactly the handles it read, then hands the stored events to the

@@ -1,5 +1,5 @@
 // A firmware update job: streams an image into a slot through Transfer FW and optionally
-// activates it (DESIGN.md "Firmware update").
+// activates it (docs/DESIGN.md "Firmware update").
 //
 // Every chunk is one Bulk-priority mailbox transaction inside a "firmware" session, so a second
 // transfer on the same device cannot interleave while interactive calls (Identify, health) still

@@ -288,7 +288,7 @@ public:
     std::shared_ptr<daemon::FirmwareUpdates> firmware;
 };
 
-// DESIGN.md "Lifetimes": stop new work (the name and the objects go), drain every device's
+// docs/DESIGN.md "Lifetimes": stop new work (the name and the objects go), drain every device's
 // channels, then stop the pool and the loop.
 void shutdown(boost::asio::io_context& io, daemon::Arbiter& arbiter, dbus::Service& service,
               std::vector<std::shared_ptr<daemon::ManagedDevice>>& devices) {
@@ -375,7 +375,7 @@ int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config)
         // At once, not when the devices are closed: systemd then knows the stop is ours.
         sd_notify(0, "STOPPING=1\nSTATUS=Stopping: ending firmware transfers");
         stopping = true;
-        // Running firmware transfers are aborted on their devices first (DESIGN.md "Firmware
+        // Running firmware transfers are aborted on their devices first (docs/DESIGN.md "Firmware
         // update"); the devices are closed once every job has ended.
         firmware->stop_all([&io, &arbiter, &service, &devices, &events] {
             // Collectors stop and disarm their devices while the channels still take work.
