@@ -50,7 +50,7 @@ std::string key_fields(const nlohmann::json& event) {
         }
         std::string value;
         if (it->is_number_unsigned() && in_hex) {
-            value = hex(it->get<uint64_t>());
+            value = cxlmgr::hex(it->get<uint64_t>());
         } else if (it->is_string()) {
             value = it->get<std::string>();
         } else {
