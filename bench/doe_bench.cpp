@@ -1,6 +1,6 @@
 // DOE transport and CDAT read costs on the emulated device with zero device delay, so the figures
 // are the transport's own (config accesses, state machine, Asio scheduling), not a device's.
-// Per shared/BENCHMARKS.md the CDAT read is shown beside its floor measured in the same run:
+// Per docs/BENCHMARKS.md the CDAT read is shown beside its floor measured in the same run:
 // one DOE exchange per entry (the same Table Access requests, without assembly or parsing).
 #include <benchmark/benchmark.h>
 

@@ -39,7 +39,7 @@ struct DaemonConfig {
     // largest image accepted (docs/FIRMWARE-UPDATE.md).
     std::chrono::milliseconds firmware_read_timeout{30000};
     uint64_t firmware_max_image_size = 256ull << 20;
-    // Event collection (docs/BENCHMARKS.md "Events"): the poll interval while a device has a
+    // Event collection (docs/BENCHMARKS.md "Events (issue 7)"): poll interval while a device has a
     // subscriber (the latency of its events), while it has none (the idle cost), and how many
     // events the journal keeps before dropping the oldest.
     std::chrono::milliseconds events_fast_poll{5};

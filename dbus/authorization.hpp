@@ -1,6 +1,6 @@
 // Who may call the methods that change something (Device.Command, the Emulator methods,
 // Manager.Rescan): checked by the daemon itself for every call, in addition to the bus policy
-// (which a custom-address bus does not enforce, see shared/DBUS-NOTES.md).
+// (which a custom-address bus does not enforce, see docs/DBUS.md "Bus facts").
 //
 // Privileged callers are root and the user the daemon runs as (under the system bus that is
 // root; a `cxlmgrd --session` started by a user for demos is managed by that user, who could

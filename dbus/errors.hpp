@@ -1,4 +1,4 @@
-// The daemon's errors as D-Bus errors: org.cxlmgr1.Error.<Name> (shared/API.md), with a message
+// The daemon's errors as D-Bus errors: org.cxlmgr1.Error.<Name> (docs/API.md), with a message
 // that is a human sentence naming the device it concerns.
 //
 // Mapping: each Errc with a name in the contract maps to org.cxlmgr1.Error.<that name>; IoError

@@ -4,7 +4,7 @@
 // (daemon-wide SubscriptionRegistry) and the Overflows property.
 //
 // The interface owns the device's collector: it starts it when the object is exported and
-// stops it when the object goes, before the device is closed (DESIGN.md "Lifetimes").
+// stops it when the object goes, before the device is closed (docs/DESIGN.md "Lifetimes").
 #pragma once
 
 #include <dbus/generated/Events_adaptor.h>

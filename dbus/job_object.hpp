@@ -1,4 +1,4 @@
-// Job objects: /org/cxlmgr1/jobs/<n> with org.cxlmgr1.Job (shared/API.md), n counting from 1
+// Job objects: /org/cxlmgr1/jobs/<n> with org.cxlmgr1.Job (docs/API.md), n counting from 1
 // per daemon run.
 //
 // A job object shows the daemon job's status as last reported (a Get never disagrees with the

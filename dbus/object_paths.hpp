@@ -1,4 +1,4 @@
-// Bus name and object paths of the org.cxlmgr1 service (shared/API.md "Bus, names, paths").
+// Bus name and object paths of the org.cxlmgr1 service (docs/API.md "Bus, names, paths").
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // The Coherent Device Attribute Table (CDAT): decoded structures, the parser and validator, and
 // the JSON rendering the D-Bus API (org.cxlmgr1.Cdat.Read) and cxlmgrctl show.
 //
-// JSON rendering (stable: it is API, see shared/API.md). An array with one object per entry, in
+// JSON rendering (stable: it is API, see docs/API.md). An array with one object per entry, in
 // table order, the header first. Every object has "type" and the structure's fields under their
 // CDAT specification names in snake_case; integers are JSON numbers:
 //   header:  length, revision, checksum, sequence

@@ -66,7 +66,7 @@ struct DoeResponse {
 };
 
 struct DoeTimeouts {
-    // PROTOCOL.md section 1: 1 s for Busy to clear, for Ready after Go, and for an Abort.
+    // docs/PROTOCOL.md "DOE exchange": 1 s for Busy to clear, for Ready after Go, and for an Abort.
     std::chrono::milliseconds busy{1000};
     std::chrono::milliseconds response{1000};
     std::chrono::milliseconds abort{1000};

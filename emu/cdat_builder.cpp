@@ -9,7 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-// CDAT structure type codes and fixed lengths (CDAT spec, as quoted in PROTOCOL.md section 2).
+// CDAT structure type codes and fixed lengths (CDAT spec; docs/PROTOCOL.md "CDAT structures").
 constexpr uint8_t kDsmas = 0, kDslbis = 1, kDsmscis = 2, kDsis = 3, kDsemts = 4, kSslbis = 5;
 constexpr uint32_t kHeaderLen = 16;
 

@@ -1,5 +1,5 @@
 // The four event logs of the emulated device with the semantics of CXL r3.x 8.2.9.2 rather than
-// QEMU's (PROTOCOL.md sections 5 and 7): Get leaves records in place and sets More Records only
+// QEMU's (docs/PROTOCOL.md "QEMU's shortcuts"): Get leaves records in place, sets More Records only
 // when more remain than it returned; a full log keeps its old records, drops the new one and
 // counts the overflow; Clear removes records oldest first (a handle that is not the next oldest
 // is Invalid Handle and nothing is cleared) or all of them with Clear All.

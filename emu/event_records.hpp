@@ -1,6 +1,6 @@
 // Event records as the emulated device stores them: 128 bytes each, with the common header and
 // the General Media, DRAM, Memory Module or vendor-defined body at the offsets of CXL r3.x
-// 8.2.9.2.1 (PROTOCOL.md section 5). Built from named fields, the way QEMU's cxl-inject-* QMP
+// 8.2.9.2.1 (docs/PROTOCOL.md "Event records"). Built from named fields, as QEMU's cxl-inject-* QMP
 // commands take them, so tests and the D-Bus Emulator interface never deal in raw offsets.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Firmware slots of the emulated device and the Transfer FW / Activate FW state machine
-// (CXL r3.x 8.2.9.3; facts in PROTOCOL.md section 4). The part of a transfer that takes time
+// (CXL r3.x 8.2.9.3; docs/PROTOCOL.md "Firmware commands"). The part of a transfer that takes time
 // (writing and verifying a part) is run by the mailbox as a background operation: transfer()
 // decides at once whether a part is acceptable, install() runs when the background work ends.
 //

@@ -1,4 +1,4 @@
-// The primary mailbox of the emulated Type-3 device (CXL r3.x 8.2.8.4; PROTOCOL.md section 3),
+// The emulated Type-3 primary mailbox (CXL r3.x 8.2.8.4; docs/PROTOCOL.md "Primary mailbox"),
 // following the specification where QEMU takes shortcuts:
 //  - the doorbell stays set while a command runs, for timing.mailbox_latency_us (0: until the
 //    first register access after the ring). The model has no threads: every access first

@@ -3,7 +3,7 @@
 // Why: Linux 6.1's vfio-pci virtualises the capability chain of the VFIO config region and links
 // around every capability it has no handler for, DVSECs and DOE among them (the very structures
 // cxlmgr looks for), although reads and writes at their offsets still reach the device (see
-// QEMU-NOTES.md). Capability headers and DVSEC identification registers are read-only in
+// docs/E2E.md "QEMU facts"). Capability headers and DVSEC identification registers are read-only in
 // hardware, so serving just those bytes from the kernel's view (the sysfs `config` file) restores
 // the true chain, while every other byte, including every register the daemon writes, still goes
 // through the VFIO region.

@@ -8,7 +8,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Every command of shared/API.md's CLI section, with arguments that are well-formed.
+// Every command of docs/CLI.md "Commands", with arguments that are well-formed.
 struct Command {
     std::vector<std::string> words;  // the command's name
     std::vector<std::string> args;   // valid arguments

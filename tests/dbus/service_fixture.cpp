@@ -81,7 +81,7 @@ ServiceFixture::~ServiceFixture() {
 
 void ServiceFixture::stop() {
     // Clients first (a proxy dropped mid-call loses its reply), then the service on its own
-    // thread, then the devices: the order of DESIGN.md "Lifetimes" turned around for clients.
+    // thread, then the devices: the order of docs/DESIGN.md "Lifetimes" turned around for clients.
     root_.reset();
     if (client_) {
         client_->leaveEventLoop();

@@ -56,14 +56,14 @@ machine=q35,cxl=on
 append="console=ttyS0 panic=-1 rdinit=/init quiet no_timer_check e2e.backend=$backend"
 iommu=()
 if [ "$backend" = vfio ]; then
-    # QEMU-NOTES.md: VFIO in the guest needs a virtual IOMMU with interrupt remapping.
+    # docs/E2E.md "QEMU facts": VFIO in the guest needs a virtual IOMMU with interrupt remapping.
     machine+=",kernel-irqchip=split"
     # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
     iommu=(-device intel-iommu,intremap=on,caching-mode=on)
     append+=" intel_iommu=on iommu=pt"
 fi
 # Three devices behind three root ports of one CXL host bridge; the kernel numbers their buses
-# 0d, 0e, 0f. The memory backends must be multiples of 256 MiB (QEMU-NOTES.md).
+# 0d, 0e, 0f. The memory backends must be multiples of 256 MiB (docs/E2E.md "QEMU facts").
 # shellcheck disable=SC2054
 devices=(-device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1)
 cdat=("" ",cdat=$work/cdat/bad-checksum.bin" ",cdat=$work/cdat/overrun.bin")

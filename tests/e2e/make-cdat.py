@@ -3,7 +3,7 @@
 
 default-cdat.txt  QEMU 7.2's built-in table for a 256 MiB persistent memdev, as decimal bytes:
                   what the guest expects ReadRaw to return. Built here from the layout QEMU uses
-                  (hw/mem/cxl_type3.c, ct3_build_cdat_entries_for_mr; QEMU-NOTES.md), not read
+                  (cxl_type3.c, ct3_build_cdat_entries_for_mr; docs/E2E.md "QEMU facts"), not read
                   from the device, so a misread byte cannot agree with itself.
 bad-checksum.bin  the same table with its checksum byte off by one (for cdat=FILE).
 overrun.bin       the same entries under a header whose length ends 8 bytes into the last

@@ -1,7 +1,7 @@
 // What cxlmgrd should answer, worked out without cxlmgrd: from the emulated device's JSON
 // description, from a second in-process instance of the emulated device (deterministic, so its
 // bytes are the bytes the daemon's instance returns), and from small decoders written here
-// from the specification tables (PROTOCOL.md), independent of the decoders the daemon uses
+// from the specification tables (docs/PROTOCOL.md), independent of the decoders the daemon uses
 // (cxl/commands, doe/cdat).
 #pragma once
 

@@ -1,5 +1,5 @@
 // cxlmgrd driven with busctl, as an administrator or a script would: the names, signatures and
-// values of the contract (shared/API.md) as busctl prints them. Expected values come from the
+// values of the contract (docs/API.md) as busctl prints them. Expected values come from the
 // device description the test wrote and from expected.hpp, never from cxlmgrd's own code.
 #include <gtest/gtest.h>
 

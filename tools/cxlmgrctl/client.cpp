@@ -53,7 +53,7 @@ std::string device_path(const std::string& device) {
     if (!device.empty() && device.front() == '/') {
         return device;
     }
-    // The contract's rule (shared/API.md "Bus, names, paths").
+    // The contract's rule (docs/API.md "Bus, names, paths").
     std::string id = device.empty() ? "_" : device;
     for (char& c : id) {
         bool keep =

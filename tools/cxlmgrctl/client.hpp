@@ -1,6 +1,6 @@
 // cxlmgrctl's side of the bus: the connection (system, session or an address), proxies
 // generated from the contract's XML, device name -> object path, and the exit status a D-Bus
-// error maps to (shared/API.md "cxlmgrctl": 1 the operation failed, 3 the daemon could not be
+// error maps to (docs/CLI.md "Exit status and messages": 1 it failed, 3 cxlmgrd could not be
 // reached).
 #pragma once
 

@@ -1,7 +1,7 @@
 // cxlmgrctl events watch: subscribe and print events as they come, missing none and printing
 // none twice, also across daemon restarts.
 //
-// Race-free watching (shared/DBUS-NOTES.md): the match for Event signals is installed first,
+// Race-free watching (docs/DBUS.md "Bus facts"): the match for Event signals is installed first,
 // then each device is subscribed, then its stored events are read (GetEvents) from the last
 // sequence number handled. The daemon signals an event only after storing it, so every event is
 // either in that read or arrives as a signal after the match existed: the union misses nothing,

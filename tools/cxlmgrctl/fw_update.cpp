@@ -1,7 +1,7 @@
 // cxlmgrctl fw update: streams IMAGE to the daemon as a descriptor (StartUpdateFd), then follows
 // the job until it ends.
 //
-// Race-free watching (shared/DBUS-NOTES.md): the match rules for the jobs' PropertiesChanged and
+// Race-free watching (docs/DBUS.md "Bus facts"): match rules for the jobs' PropertiesChanged and
 // Finished are added BEFORE the job is started, and every report is kept by job path, so a job
 // that ends before StartUpdateFd's reply arrives is still seen. Ctrl-C requests Job.Cancel and
 // keeps waiting for the job to end (the daemon then aborts the device-side transfer).

@@ -1,4 +1,4 @@
-// cxlmgrctl: the command-line client of cxlmgrd (shared/API.md "cxlmgrctl", docs/CLI.md).
+// cxlmgrctl: the command-line client of cxlmgrd (docs/CLI.md; its D-Bus contract: docs/API.md).
 //
 //   cxlmgrctl [--session | --bus-address=ADDR] [--json] COMMAND ...
 //

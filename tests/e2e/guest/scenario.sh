@@ -4,7 +4,7 @@
 #   0000:0e:00.0  cdat=FILE with a bad checksum
 #   0000:0f:00.0  cdat=FILE whose last entry overruns the header's table length
 # Usage: scenario.sh sysfs|vfio. Expected values come from /e2e/expect (written by the host from
-# QEMU's table layout, see make-cdat.py) and from QEMU-NOTES.md, quoted where used.
+# QEMU's table layout, see make-cdat.py) and from docs/E2E.md "QEMU facts", quoted where used.
 . /e2e/lib.sh
 . /e2e/env
 
@@ -99,7 +99,7 @@ discover() {
 properties() {
     property /tmp/props "$GOOD_PATH" org.cxlmgr1.Device Name Address Backend VendorId DeviceId \
         SerialNumber State PayloadSize FirmwareRevision
-    # QEMU-NOTES.md: 8086:0d93, sn=0x1234 (4660), 2 KiB payload. FirmwareRevision is the active
+    # docs/E2E.md "QEMU facts": 8086:0d93, sn=0x1234 (4660), 2 KiB payload. FirmwareRevision is the active
     # slot's revision from Get FW Info, which QEMU 7.2 spells "BWFW VERSION 0" (Identify says
     # "BWFW VERSION 00").
     expect /tmp/props "v0=$GOOD" "v1=$GOOD" "v2=$BACKEND" v3=32902 v4=3475 v5=4660 v6=online \
@@ -125,7 +125,7 @@ cdat_refresh() {
 
 cdat_read() {
     call /tmp/cdat "$GOOD_PATH" org.cxlmgr1.Cdat Read
-    # QEMU-NOTES.md: header (revision 2, 160 bytes); DSMAS handle 0, non-volatile (flags bit 2),
+    # docs/E2E.md "QEMU facts": header (revision 2, 160 bytes); DSMAS handle 0, non-volatile (flags bit 2),
     # DPA 0, 256 MiB; DSLBIS read/write latency 15 and 25 x 10000 ps, read/write bandwidth
     # 16 x 1000 MB/s, memory hierarchy 0 (flags), data types 1, 2, 4, 5 (HMAT); DSEMTS EFI
     # memory type 2 over the same 256 MiB.
