@@ -192,6 +192,14 @@ private:
                 io_.run();
                 return;
             } catch (const sdbus::Error& e) {
+                // A signal emitted in the instant between the peer closing the connection and
+                // the bus loop noticing fails first: Disconnected is that same loss, seen early.
+                if (!bus_lost_ && e.getName() == "org.freedesktop.DBus.Error.Disconnected") {
+                    log::error("D-Bus connection failed: ", e.getMessage());
+                    bus_lost_ = true;
+                    stop(kExitFailure, "the D-Bus connection failed: " + e.getMessage());
+                    continue;
+                }
                 if (!bus_lost_) {
                     throw;
                 }

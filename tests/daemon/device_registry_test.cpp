@@ -125,7 +125,7 @@ public:
         // Its work has drained: the channels are closed, so a command is refused at once, in
         // this thread, with DeviceGone.
         bool refused_now = false;
-        device->mailbox_command(cxl::identify_request(), {}, [&](Result<cxl::MailboxResponse> r) {
+        device->mailbox_command(cxl::identify_memory_device().request, {}, [&](Result<cxl::MailboxResponse> r) {
             refused_now = !r.ok() && r.error().code == Errc::DeviceGone;
         });
         state_at_removal_[name] = device->properties().state;
@@ -427,7 +427,7 @@ TEST_F(RegistryTest, RescanAddsRemovesAfterDrainAndReopensADeviceThatReturns) {
     ASSERT_NE(first, nullptr);
     std::promise<Result<cxl::MailboxResponse>> in_flight;
     auto in_flight_done = in_flight.get_future();
-    first->mailbox_command(cxl::identify_request(), {},
+    first->mailbox_command(cxl::identify_memory_device().request, {},
                            [&](Result<cxl::MailboxResponse> r) { in_flight.set_value(r); });
     set_present({b});
     ASSERT_TRUE(rescan().ok());
@@ -586,7 +586,10 @@ TEST_F(RegistryTest, NameRefusedShutdownWaitsForTheJournalBeforeThePoolStops) {
     std::atomic<bool> journal_step{false};
     std::atomic<bool> caught_up_when_pool_stopped{false};
     on_step = [&](ShutdownStep step) {
-        journal_step = journal_step || step == ShutdownStep::EventJournal;
+        // Collectors: stopping a collector waits for its journal work too (the held journal
+        // thread holds it there); EventJournal: the registry's own wait for the journal thread.
+        journal_step = journal_step || step == ShutdownStep::Collectors ||
+                       step == ShutdownStep::EventJournal;
         if (step == ShutdownStep::Pool) {
             caught_up_when_pool_stopped = journal_caught_up.load();
         }

@@ -289,7 +289,7 @@ TEST_F(DeviceRig, FailedMailboxComesBackByItself) {
     auto announcements = Announcements::listen(device);
 
     model->arm_fault(emu::Fault::MailboxTimeout);
-    Waiter<nlohmann::json> w;
+    Waiter<IdentifyInfo> w;
     device->identify(w.callback());
     auto r = w.get();
     ASSERT_FALSE(r.ok());
@@ -307,7 +307,7 @@ TEST_F(DeviceRig, FailedMailboxComesBackByItself) {
     EXPECT_TRUE(eventually([&] { return announcements->announced(DeviceState::Online); }));
     EXPECT_GE(device->supervision_probes(), 1u);
 
-    Waiter<nlohmann::json> again;
+    Waiter<IdentifyInfo> again;
     device->identify(again.callback());
     auto ok = again.get();
     EXPECT_TRUE(ok.ok()) << ok.error().describe();

@@ -59,7 +59,7 @@ protected:
         fs::create_directories(dir_ / "state");
         service_ = std::unique_ptr<ServiceContext>(new ServiceContext{
             io_, *connection_, loop_, dispatcher_, calls_, Authorizer(std::nullopt, ::geteuid()),
-            false, updates_, nullptr, daemon::ImageLimits{}, nullptr, nullptr});
+            false, updates_, nullptr, daemon::ImageLimits{}, nullptr});
         service_->jobs = std::make_shared<JobObjects>(*service_, std::chrono::minutes(1));
         // The job objects announce themselves to an object manager, as under Service.
         root_ = sdbus::createObject(*connection_, "/org/cxlmgr1");
