@@ -3,8 +3,9 @@
 // it), GetEvents from the journal (read on the journal thread, answered deferred), Subscribe
 // (daemon-wide SubscriptionRegistry) and the Overflows property.
 //
-// The interface owns the device's collector: it starts it when the object is exported and
-// stops it when the object goes, before the device is closed (docs/DESIGN.md "Lifetimes").
+// The device registry creates the device's collector and stops it before the device is closed
+// (docs/DESIGN.md "Lifetimes"). The interface starts it once the object can carry the signals,
+// and stops it (idempotent) should the object go first.
 #pragma once
 
 #include <dbus/generated/Events_adaptor.h>
