@@ -178,6 +178,17 @@ void PatternFirmwareImage::read(uint64_t offset, std::span<uint8_t> out) const {
     }
 }
 
+FirmwareImageVerifier FirmwareImageVerifier::resume(const Snapshot& snapshot) {
+    FirmwareImageVerifier v;
+    v.header_bytes_ = snapshot.header_bytes;
+    v.received_ = snapshot.received;
+    v.crc_ = Crc32::resume(snapshot.crc_state);
+    if (v.received_ >= kFirmwareHeaderSize) {
+        v.parse_header();
+    }
+    return v;
+}
+
 void FirmwareImageVerifier::feed(std::span<const uint8_t> bytes) {
     while (!bytes.empty()) {
         if (received_ < kFirmwareHeaderSize) {
