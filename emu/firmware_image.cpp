@@ -189,6 +189,13 @@ FirmwareImageVerifier FirmwareImageVerifier::resume(const Snapshot& snapshot) {
     return v;
 }
 
+std::optional<uint64_t> FirmwareImageVerifier::announced_size() const {
+    if (received_ < kFirmwareHeaderSize || !header_error_.empty()) {
+        return std::nullopt;
+    }
+    return firmware_image_size(header_.payload_length);
+}
+
 void FirmwareImageVerifier::feed(std::span<const uint8_t> bytes) {
     while (!bytes.empty()) {
         if (received_ < kFirmwareHeaderSize) {

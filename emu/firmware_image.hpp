@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -113,6 +114,8 @@ public:
 
     void feed(std::span<const uint8_t> bytes);
     [[nodiscard]] uint64_t received() const { return received_; }
+    // The whole image's size as its header announces it, once a valid header has arrived.
+    [[nodiscard]] std::optional<uint64_t> announced_size() const;
     // The header if the image is complete and intact; otherwise InvalidArgument saying why
     // (short image, bad magic, unknown version, header CRC, length mismatch, payload CRC).
     [[nodiscard]] Result<FirmwareImageHeader> finish() const;

@@ -163,6 +163,11 @@ ReturnCode FirmwareSlots::transfer(uint8_t action, uint8_t slot, uint32_t offset
         }
     }
     t.image.feed(data);
+    // The header comes with the first part: an image announcing more than the device can hold
+    // is refused there, not after the host streamed up to the limit.
+    if (auto size = t.image.announced_size(); starts && size && *size > max_image_size_) {
+        return ReturnCode::InvalidInput;
+    }
     t.last_offset = offset;
     t.last_length = data.size();
     t.next_offset = offset + data.size();
