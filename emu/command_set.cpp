@@ -123,8 +123,11 @@ const std::vector<CommandSet::Command>& CommandSet::table() {
     using namespace effect;
     static const std::vector<Command> kTable = {
         {kBackgroundOperationStatus, 0, 0, &CommandSet::background_operation_status},
-        // Absent when the description's mailbox.abort_background is false.
-        {kRequestAbortBackgroundOperation, 0, 0, &CommandSet::request_abort_background_operation},
+        // Absent when the description's mailbox.abort_background is false. Ending an operation
+        // changes what the device does at once, hence the immediate configuration change (QEMU
+        // lists no effect, which would make it look like a command that only reads).
+        {kRequestAbortBackgroundOperation, kImmediateConfigChange, 0,
+         &CommandSet::request_abort_background_operation},
         {kGetEventRecords, 0, 1, &CommandSet::get_event_records},
         {kClearEventRecords, kImmediateLogChange, -1, &CommandSet::clear_event_records},
         {kGetEventInterruptPolicy, 0, 0, &CommandSet::get_event_interrupt_policy},

@@ -174,7 +174,7 @@ void MailboxModel::complete_command(TimePoint at) {
     // Commands without effects only read; a failed command changes nothing (a transfer dropped
     // for its gap is dropped again by time in the next process).
     auto effects = commands_->effects(opcode);
-    if (ok && ((effects && *effects != 0) || out.abort_background)) {
+    if (ok && effects && *effects != 0) {
         save_logged(at);
     }
 }
