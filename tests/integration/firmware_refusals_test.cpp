@@ -119,7 +119,7 @@ TEST_F(FirmwareRefusalsTest, ActivateOnASlotThatDoesNotExistIsInvalidArgument) {
 // Issue 14: a second cxlmgrd on the same --state-dir "recovered" the first's transfer marker
 // (aborting its transfer and deleting the marker) before it failed to take the bus name.
 TEST_F(FirmwareRefusalsTest, ASecondDaemonOnTheSameStateDirectoryTouchesNothing) {
-    start({});
+    start(nlohmann::json::object());
     const fs::path state = work_dir() / "state";
     const fs::path marker = state / "firmware-emu0.transfer";
     // What the first daemon writes while it streams an image.
