@@ -1,5 +1,5 @@
 // What a firmware update or activation may target, decided from Get FW Info before anything
-// reaches the device (docs/FIRMWARE-UPDATE.md "Refused at the call"). A device refuses the same
+// reaches the device (docs/FIRMWARE-UPDATE.md "What the daemon does"). A device refuses the same
 // targets itself, but only at the end: Invalid Slot (0x0B) comes with the End part, after the
 // whole image was streamed.
 //

@@ -322,6 +322,19 @@ TEST_F(FirmwareSafetyTest, ActivateRefusesSlotZeroAndSlotsBeyondTheCount) {
     EXPECT_TRUE(updates->check_activate(device, 2).ok());
 }
 
+// No device tells its largest image beforehand (docs/FIRMWARE-UPDATE.md): the device's own
+// refusal is what the job reports, and the transfer it refused is ended all the same.
+TEST_F(FirmwareSafetyTest, AnImageLargerThanTheDeviceTakesFailsWithTheDevicesAnswer) {
+    open({{"max_image_size", 4096}});
+    auto updates = std::make_shared<FirmwareUpdates>(dir.path);
+    auto s = run(*updates, device, image(8000, "EMU FW 6.0"));
+    EXPECT_EQ(s.state, JobState::Failed);
+    EXPECT_NE(s.error.find("Invalid Input"), std::string::npos) << s.error;
+    EXPECT_FALSE(s.transfer_left_open);
+    EXPECT_FALSE(model->firmware_transfer_open());
+    EXPECT_FALSE(fs::exists(updates->marker_path("emu0")));
+}
+
 TEST(UpdateTargetSlot, PicksTheFirstFreeSlotAndRefusesWhatTheDeviceWould) {
     cxl::FwInfo info;
     info.slot_count = 4;
