@@ -42,13 +42,18 @@ size_t count(const std::string& text, const std::string& what) {
 
 class FirmwareCrashTest : public DaemonTest {
 protected:
-    DaemonOptions options() const {
-        return DaemonOptions::configured(daemon_config({emulated_device(
+    // Transfer FW parts of `part_us` each, whatever their size; the device's state in a file.
+    DaemonOptions options(int64_t part_us = 2000000) const {
+        auto o = DaemonOptions::configured(daemon_config({emulated_device(
             "emu0",
             {{"timing",
-              {{"fw_transfer_us_per_kib", 0}, {"background_us", {{"transfer-fw", 2000000}}}}},
-             {"state_file", (work_dir() / "emu0.state").string()}})}));
+              {{"fw_transfer_us_per_kib", 0}, {"background_us", {{"transfer-fw", part_us}}}}},
+             {"state_file", state_file().string()}})}));
+        // A restart is on the bus once its recovery is done: up to a whole part later.
+        o.ready_timeout = std::chrono::milliseconds(part_us / 1000) + 30s;
+        return o;
     }
+    fs::path state_file() const { return work_dir() / "emu0.state"; }
 
     static sdbus::ObjectPath start_update(sdbus::IConnection& connection, const fs::path& image) {
         auto firmware = sdbus::createProxy(connection, kService, device_path("emu0"));
@@ -122,6 +127,47 @@ TEST_F(FirmwareCrashTest, SigkillMidPartThenImmediateRestartTenTimes) {
     if (restarted) {
         EXPECT_EQ(restarted->terminate(), 0) << restarted->log();
     }
+}
+
+// A part longer than a fixed number of retries covers: before issue 14 the recovery asked again
+// 600 times 10 ms apart (about 6 s), then removed the marker with the transfer still open, and
+// the next update failed with FW Transfer In Progress. Now it asks until the device confirms
+// (30 s deadline).
+TEST_F(FirmwareCrashTest, TheRecoveryOutlastsAPartLongerThanSixSeconds) {
+    constexpr int64_t kPartUs = 12000000;
+    const fs::path marker = work_dir() / "state" / "firmware-emu0.transfer";
+    const fs::path big = work_dir() / "big.bin";      // Initiate, then more
+    const fs::path small = work_dir() / "small.bin";  // one part (Full)
+    write_image(big, "EMU FW 7.2", 3 * 1920);
+    write_image(small, "EMU FW 7.3", 1000);
+    start_daemon(options(kPartUs));
+    wait_for_startup_commands("emu0");  // its Set Timestamp also rewrites the state file
+    {
+        const std::string before = read_file(state_file());
+        auto connection = connect();
+        start_update(*connection, big);
+        // The device saves its state once it took the Initiate: the part now runs its 12 s.
+        ASSERT_TRUE(eventually([&] { return read_file(state_file()) != before; }, 30s, 10ms));
+    }
+    kill_daemon();
+    ASSERT_TRUE(fs::exists(marker));
+
+    DaemonProcess restarted(address(), work_dir(), options(kPartUs));
+    EXPECT_NE(restarted.log().find("recovered: the device confirmed"), std::string::npos)
+        << restarted.log();
+    EXPECT_FALSE(fs::exists(marker)) << restarted.log();
+    auto connection = connect();
+    auto next = start_update(*connection, small);
+    std::string state;
+    ASSERT_TRUE(eventually(
+        [&] {
+            state = job_property<std::string>(*connection, next, "State");
+            return state == "completed" || state == "failed" || state == "cancelled";
+        },
+        60s, 50ms));
+    EXPECT_EQ(state, "completed") << job_property<std::string>(*connection, next, "Error") << "\n"
+                                  << restarted.log();
+    EXPECT_EQ(restarted.terminate(), 0) << restarted.log();
 }
 
 }  // namespace
