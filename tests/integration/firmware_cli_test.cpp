@@ -67,11 +67,25 @@ TEST_F(FirmwareCliTest, JsonResultAndFailureExitStatus) {
     start_daemon(DaemonOptions::emulated(1));
     const auto image = work_dir() / "fw.bin";
     write_image(image, "EMU FW 2.0", 5000);
-    auto r = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "1"});
-    EXPECT_EQ(r.exit_code, 1) << r.describe();  // slot 1 is active: the device refuses it
+    // Slot 1 is active: refused at the call (issue 14), no job.
+    auto refused = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "1"});
+    EXPECT_EQ(refused.exit_code, 1) << refused.describe();
+    EXPECT_NE(refused.err.find("org.cxlmgr1.Error.InvalidArgument"), std::string::npos)
+        << refused.describe();
+    // A job that fails: the device refuses a corrupted image at the end of the transfer.
+    {
+        std::fstream f(image, std::ios::in | std::ios::out | std::ios::binary);
+        const auto at = static_cast<std::streamoff>(emu::kFirmwareHeaderSize + 10);
+        f.seekg(at);
+        const char byte = static_cast<char>(f.get());
+        f.seekp(at);
+        f.put(static_cast<char>(~byte));
+    }
+    auto r = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "2"});
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["state"], "failed");
-    EXPECT_NE(j["error"].get<std::string>().find("Slot"), std::string::npos) << j.dump();
+    EXPECT_NE(j["error"].get<std::string>().find("Verification"), std::string::npos) << j.dump();
 }
 
 TEST_F(FirmwareCliTest, CancelFromAnotherCallAndFromCtrlC) {
