@@ -17,6 +17,8 @@ struct Mailbox::Op {
     CancelToken cancel;
     Callback done;
     unsigned percent = 0;
+    Clock::time_point background_deadline{};
+    bool abort_requested = false;  // the caller asked the device to end the operation
 };
 
 Mailbox::Mailbox(Private, boost::asio::any_io_executor executor,
@@ -151,7 +153,7 @@ Status Mailbox::ring(uint16_t opcode, ByteSpan input) {
 }
 
 void Mailbox::async_command(MailboxRequest request, CancelToken cancel, Callback done) {
-    auto op = std::make_shared<Op>(Op{std::move(request), std::move(cancel), std::move(done), 0});
+    auto op = std::make_shared<Op>(Op{std::move(request), std::move(cancel), std::move(done)});
     Status s = begin(op->request);
     if (s.ok()) {
         s = ring(op->request.opcode, op->request.input);
@@ -246,7 +248,9 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
         if (op->request.options.on_background_started) {
             op->request.options.on_background_started();
         }
-        follow_background(std::move(op));
+        op->background_deadline = Clock::now() + op->request.options.background_timeout;
+        CancelToken cancel = op->cancel;
+        follow_background(std::move(op), std::move(cancel));
         return;
     }
     if (r.return_code == static_cast<uint16_t>(ReturnCode::Success)) {
@@ -260,7 +264,7 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
     finish(op, std::move(r));
 }
 
-void Mailbox::follow_background(std::shared_ptr<Op> op) {
+void Mailbox::follow_background(std::shared_ptr<Op> op, CancelToken cancel) {
     auto self = shared_from_this();
     auto check = [self, op]() -> Result<bool> {
         const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
@@ -278,7 +282,7 @@ void Mailbox::follow_background(std::shared_ptr<Op> op) {
         return (status & kStatusBackgroundOperation) == 0 || percent == 100;
     };
     async_poll(executor_, background_poll_backoff(op->request.options.expected_duration),
-               Clock::now() + op->request.options.background_timeout, op->cancel, std::move(check),
+               op->background_deadline, std::move(cancel), std::move(check),
                [self, op](Status s) { self->on_background_done(op, std::move(s)); });
 }
 
@@ -291,6 +295,14 @@ void Mailbox::on_background_done(std::shared_ptr<Op> op, Status status) {
             e.message = what + " did not complete in the background within " +
                         ms(op->request.options.background_timeout) + " (" + progress + ")";
         } else if (e.code == Errc::Cancelled) {
+            if (!op->abort_requested && op->request.options.on_cancel_in_background &&
+                op->request.options.on_cancel_in_background()) {
+                // Followed on to its end, which the abort brings soon: the slot it holds in the
+                // daemon's channel is freed only once the device is done with it.
+                op->abort_requested = true;
+                follow_background(std::move(op), CancelToken{});
+                return;
+            }
             e.message = what + " was cancelled while running in the background (" + progress +
                         "); the device may still complete it";
         }
@@ -317,6 +329,16 @@ void Mailbox::on_background_done(std::shared_ptr<Op> op, Status status) {
     r.percent = op->percent;
     r.return_code = field16(bg, 32);
     r.vendor_status = field16(bg, 48);
+    if (op->abort_requested && r.return_code != static_cast<uint16_t>(ReturnCode::Success)) {
+        finish_background(op, true,
+                          Error(Errc::Cancelled, what +
+                                                     " was cancelled while running in the "
+                                                     "background and ended, after Request Abort "
+                                                     "Background Operation, with " +
+                                                     describe_return_code(r.return_code) + " (" +
+                                                     std::to_string(r.percent) + "% done)"));
+        return;
+    }
     finish_background(op, true, std::move(r));
 }
 

@@ -95,6 +95,12 @@ struct MailboxCommandOptions {
     // Called on the executor once the device answered Background Command Started: the
     // foreground part is over and the mailbox takes other commands from here on.
     std::function<void()> on_background_started;
+    // Called on the executor when the cancel token is seen while following the background
+    // operation. True: the caller asked the device to end it (Request Abort Background
+    // Operation, sent as its own command); the mailbox then follows it on to its end, ignoring
+    // the token, and reports Cancelled unless it still ended in Success. False (or unset): the
+    // following ends at once with Cancelled and the operation stays tracked.
+    std::function<bool()> on_cancel_in_background;
     // Called on the executor whenever the reported percentage changes.
     std::function<void(unsigned percent)> on_progress;
 };
@@ -182,7 +188,7 @@ private:
     Status ring(uint16_t opcode, ByteSpan input);
     void wait_doorbell(std::shared_ptr<Op> op, uint16_t opcode, StatusNext next);
     void on_status(std::shared_ptr<Op> op, uint64_t status);
-    void follow_background(std::shared_ptr<Op> op);
+    void follow_background(std::shared_ptr<Op> op, CancelToken cancel);
     void on_background_done(std::shared_ptr<Op> op, Status status);
     Result<Bytes> read_output(uint16_t opcode);
     // Ends the foreground phase (the doorbell answered, or was never rung) with its result.

@@ -15,8 +15,11 @@ Error cancelled() {
     return Error(Errc::Cancelled, "cancelled");
 }
 
+// The device answered Busy, or the mailbox refused to send while the device still runs a
+// background operation whose following was cancelled (a part the device could not abort).
 bool device_busy(const Error& e) {
-    return e.cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy);
+    return e.cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy) ||
+           (!e.cxl_return_code && e.code == Errc::Busy);
 }
 
 // Get FW Info through ManagedDevice::firmware_info, which also refreshes the device's firmware
@@ -324,9 +327,9 @@ Task<Status> abort_device_transfer(std::shared_ptr<ManagedDevice> device,
         if (!device_busy(aborted.error()) || attempt == kAbortBusyRetries) {
             co_return std::move(aborted).error();
         }
-        // A cancel seen while following a part's background operation leaves that part still
-        // running on the device, which refuses the abort as Busy until it ends (within its
-        // background time).
+        // A cancel seen while following a part's background operation, on a device without
+        // Request Abort Background Operation, leaves that part running; the abort is refused
+        // as Busy until it ends (within its background time).
         co_await sleep_for(kAbortBusyDelay);
     }
 }

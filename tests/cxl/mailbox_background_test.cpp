@@ -135,6 +135,45 @@ TEST(MailboxBackground, CancelEndsTheFollowingButTheOperationStaysTracked) {
     EXPECT_FALSE(rig.mailbox->background_opcode().has_value());
 }
 
+// The caller's abort is an ordinary foreground command; the following goes on until the device
+// reports the operation over, so whoever holds the operation's slot hears of it only then.
+TEST(MailboxBackground, CancelWithAnAbortFollowsTheOperationToItsEnd) {
+    MailboxRig rig;
+    rig.model->set_handler([](uint16_t op, const Bytes&) {
+        FakeReaction r;
+        if (op == opcode::kTransferFw) {
+            r.background_percents = {10, 20, 30};
+            r.background_never_completes = true;
+        }
+        r.aborts_background = op == opcode::kRequestAbortBackgroundOperation;
+        return r;
+    });
+    CancelToken cancel;
+    std::optional<Result<MailboxResponse>> abort_answer;
+    MailboxRequest req{opcode::kTransferFw, Bytes(0x90), {}};
+    req.options.on_progress = [&](unsigned p) {
+        if (p == 20) {
+            cancel.cancel();
+        }
+    };
+    req.options.on_cancel_in_background = [&] {
+        rig.mailbox->async_command(MailboxRequest{opcode::kRequestAbortBackgroundOperation, {}, {}},
+                                   {},
+                                   [&](Result<MailboxResponse> r) { abort_answer = std::move(r); });
+        return true;
+    };
+    auto r = rig.run(std::move(req), cancel);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::Cancelled);
+    EXPECT_NE(r.error().message.find("Aborted"), std::string::npos) << r.error().message;
+    ASSERT_TRUE(abort_answer && abort_answer->ok());
+    EXPECT_EQ((*abort_answer)->return_code, 0);
+    EXPECT_EQ(
+        rig.model->opcodes_run(),
+        (std::vector<uint16_t>{opcode::kTransferFw, opcode::kRequestAbortBackgroundOperation}));
+    EXPECT_FALSE(rig.mailbox->background_opcode().has_value()) << "the device reported it over";
+}
+
 // Both at once: a foreground command rung after Background Command Started completes (with its
 // own return code and output, from the Status register and the payload) while the background
 // operation is still followed, which ends later with the return code of the BG Command Status.
