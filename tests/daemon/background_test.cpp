@@ -4,13 +4,20 @@
 // running at open is waited for. Orderings are asserted, never durations.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <mutex>
+#include <thread>
 
 #include "cxl/command_table.hpp"
 #include "cxl/commands/identify.hpp"
 #include "cxl/return_code.hpp"
 #include "cxl/uuid.hpp"
+#include "daemon/firmware_job.hpp"
 #include "daemon/managed_device.hpp"
 #include "tests/cxl/fake_cxl_device.hpp"
 #include "tests/support/eventually.hpp"
@@ -24,10 +31,35 @@ using cxlmgr::testing::FakeCxlDevice;
 using cxlmgr::testing::FakeReaction;
 namespace opcode = cxl::opcode;
 
+// What the device was asked, in order, with Transfer FW's action, and marks the test adds.
+struct SeenLog {
+    std::mutex mutex;
+    std::vector<std::string> seen;
+    void add(std::string what) {
+        std::lock_guard lock(mutex);
+        seen.push_back(std::move(what));
+    }
+    std::vector<std::string> get() {
+        std::lock_guard lock(mutex);
+        return seen;
+    }
+};
+
+std::string describe_request(uint16_t op, const cxl::Bytes& in) {
+    if (op == opcode::kTransferFw) {
+        static const char* const kActions[] = {"full", "initiate", "continue", "end", "abort"};
+        return std::string("transfer ") + (in.at(0) <= 4 ? kActions[in.at(0)] : "?");
+    }
+    return std::string(opcode::name(op));
+}
+
 // The commands a device answers at open and in these tests. Transfer FW runs in the background
 // until the test ends it (or the abort does).
-FakeCxlDevice::Handler device_handler(bool lists_abort) {
-    return [lists_abort](uint16_t op, const cxl::Bytes& in) {
+FakeCxlDevice::Handler device_handler(bool lists_abort, std::shared_ptr<SeenLog> log = nullptr) {
+    return [lists_abort, log](uint16_t op, const cxl::Bytes& in) {
+        if (log) {
+            log->add(describe_request(op, in));
+        }
         FakeReaction r;
         std::vector<uint16_t> cel = {opcode::kGetSupportedLogs, opcode::kGetLog,
                                      opcode::kTransferFw, opcode::kIdentifyMemoryDevice};
@@ -63,6 +95,11 @@ FakeCxlDevice::Handler device_handler(bool lists_abort) {
             case opcode::kIdentifyMemoryDevice:
                 r.output.assign(0x43, 0);
                 break;
+            case opcode::kGetFwInfo:
+                r.output.assign(0x50, 0);
+                r.output[0] = 2;  // two slots, the first active
+                r.output[1] = 1;
+                break;
             default:
                 r.output.assign(0x50, 0);
                 break;
@@ -82,8 +119,10 @@ struct BackgroundRig : ::testing::Test {
     std::shared_ptr<FakeCxlDevice> model = std::make_shared<FakeCxlDevice>();
     std::shared_ptr<ManagedDevice> device;
 
+    std::shared_ptr<SeenLog> log = std::make_shared<SeenLog>();
+
     void open(bool lists_abort, ManagedDeviceOptions options = {}) {
-        model->set_handler(device_handler(lists_abort));
+        model->set_handler(device_handler(lists_abort, log));
         auto opened = start_open(options);
         ASSERT_EQ(opened.wait_for(20s), std::future_status::ready);
         auto r = opened.get();
@@ -255,6 +294,80 @@ TEST_F(BackgroundRig, AnOperationThatOutlastsTheWaitDoesNotKeepTheDeviceClosed) 
     auto refused = start_transfer();
     ASSERT_EQ(refused.wait_for(20s), std::future_status::ready);
     EXPECT_EQ(refused.get().error().code, Errc::Busy);
+}
+
+// A firmware job on the fake device: an image of three parts whose Initiate never ends by
+// itself. Returns the job's final state.
+struct FirmwareCancelRig : BackgroundRig {
+    std::filesystem::path image_path;
+    void SetUp() override {
+        char tmpl[] = "/tmp/cxlmgr-bgjob-XXXXXX";
+        const int fd = ::mkstemp(tmpl);
+        ASSERT_GE(fd, 0);
+        ::close(fd);
+        image_path = tmpl;
+        std::ofstream out(image_path, std::ios::binary);
+        const std::string image(40 * 128, 'x');
+        out.write(image.data(), static_cast<std::streamsize>(image.size()));
+    }
+    void TearDown() override {
+        BackgroundRig::TearDown();
+        std::error_code ec;
+        std::filesystem::remove(image_path, ec);
+    }
+    // Starts the job, cancels it once its first part runs in the background; `after_cancel`
+    // runs then (with the job cancelled, before its end is awaited).
+    JobStatus cancel_mid_part(const std::function<void()>& after_cancel = {}) {
+        auto fd = open_image_path(image_path.string());
+        EXPECT_TRUE(fd.ok());
+        auto source = ImageSource::from_fd(std::move(fd).value(), device->mailbox_executor(), {});
+        EXPECT_TRUE(source.ok()) << source.error().describe();
+        auto job = FirmwareJob::create(device, *source, {});
+        std::promise<JobStatus> done;
+        job->start({}, [&](const JobStatus& s) { done.set_value(s); });
+        EXPECT_TRUE(eventually([&] {
+            auto seen = log->get();
+            return std::find(seen.begin(), seen.end(), "transfer initiate") != seen.end();
+        }));
+        EXPECT_TRUE(job->cancel().ok());
+        if (after_cancel) {
+            after_cancel();
+        }
+        auto f = done.get_future();
+        if (f.wait_for(20s) != std::future_status::ready) {
+            ADD_FAILURE() << "the job did not end";
+            return {};
+        }
+        return f.get();
+    }
+    std::vector<std::string> job_requests(size_t at_open) {
+        auto seen = log->get();
+        return {seen.begin() + static_cast<std::ptrdiff_t>(at_open), seen.end()};
+    }
+};
+
+TEST_F(FirmwareCancelRig, CancelMidPartAbortsThePartThenTheTransfer) {
+    open(true);
+    const size_t at_open = log->get().size();
+    auto s = cancel_mid_part();
+    EXPECT_EQ(s.state, JobState::Cancelled) << s.error;
+    EXPECT_EQ(job_requests(at_open),
+              (std::vector<std::string>{"Get FW Info", "transfer initiate",
+                                        "Request Abort Background Operation", "transfer abort"}));
+}
+
+TEST_F(FirmwareCancelRig, WithoutAbortThePartEndsBeforeTheTransferIsAborted) {
+    open(false);
+    const size_t at_open = log->get().size();
+    auto s = cancel_mid_part([&] {
+        // The job now asks for the transfer abort, which waits for the part: let it end.
+        std::this_thread::sleep_for(20ms);
+        log->add("part ended");
+        model->end_background();
+    });
+    EXPECT_EQ(s.state, JobState::Cancelled) << s.error;
+    EXPECT_EQ(job_requests(at_open), (std::vector<std::string>{"Get FW Info", "transfer initiate",
+                                                               "part ended", "transfer abort"}));
 }
 
 }  // namespace
