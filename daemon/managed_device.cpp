@@ -744,12 +744,13 @@ void ManagedDevice::command(uint16_t opcode, std::vector<uint8_t> input,
                             Callback<cxl::MailboxResponse> done) {
     // No input check and no parse: a raw command goes to the device as given and its answer,
     // whatever the return code, goes back as it came. A known opcode still gets its row's
-    // background timeout.
+    // background timeout and expected duration.
     cxl::MailboxRequest request;
     request.opcode = opcode;
     request.input = std::move(input);
     if (const cxl::CommandSpec* spec = cxl::find_command(opcode)) {
         request.options.background_timeout = spec->background_timeout;
+        request.options.expected_duration = spec->expected_duration;
     }
     mailbox_call(std::move(request), interactive("raw " + cxl::opcode::describe(opcode)),
                  std::move(done));
