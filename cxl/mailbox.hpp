@@ -12,7 +12,7 @@
 // register. So a foreground result and a background result are never taken for each other.
 // While a background operation is tracked, another command that may run in the background is
 // refused here with Busy before anything is written (the daemon's channel never sends one; this
-// is the safety net). docs/PROTOCOL.md "Background operations".
+// is the safety net). docs/PROTOCOL.md "Background commands".
 //
 // A non-success return code is an answer, not a transport error: async_command completes with
 // a MailboxResponse carrying it, and only the typed command layer (cxl/commands) maps it to an
