@@ -17,7 +17,7 @@
 //  - deadlines (a queued transaction whose deadline passes is rejected with Timeout without
 //    running) and cancellation (a cancelled queued transaction is rejected when it would start;
 //    a running one sees its CancelToken at the transport's next step boundary);
-//  - counters for diagnostics.
+//  - counters for diagnostics;
 //  - close() rejects what is queued and reports drained once the foreground transaction and
 //    the background operation, if any, have finished (ending the latter is its submitter's
 //    business: see ManagedDevice::close).

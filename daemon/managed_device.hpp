@@ -167,9 +167,11 @@ public:
     // Marks the device gone (surprise removal, rescan) with the reason; it stays gone.
     void mark_gone(const std::string& reason);
 
-    // Teardown, and the one place supervision ends: stops supervision and new submissions,
-    // cancels and drains in-flight transactions, then calls drained (on a pool thread) once no
-    // transaction, probe or supervision timer of this device is pending.
+    // Teardown, and the one place supervision ends: asks the device to abort a background
+    // operation still running (where it can: Request Abort Background Operation, a Control
+    // transaction), then stops supervision and new submissions, rejects queued transactions
+    // and drains the running ones (a background operation included), then calls drained (on a
+    // pool thread) once no transaction, probe or supervision timer of this device is pending.
     void close(std::function<void()> drained);
 
     // Supervision probe rounds run so far (0 before the first), for tests and diagnostics.
