@@ -294,7 +294,9 @@ TEST_F(ChannelTest, ForegroundWorkRunsWhileABackgroundOperationHoldsTheSlot) {
     EXPECT_EQ(c.completed, 4u);
 }
 
-TEST_F(ChannelTest, ASlotWaiterKeepsItsPlaceByClassAndAge) {
+TEST_F(ChannelTest, ASlotWaiterKeepsItsPlaceByClass) {
+    // Without aging, so that a stall of the test machine cannot let the older bulk one climb.
+    channel = Channel::create("test", io.get_executor(), ChannelPolicy{0ms});
     submit_background("first", opts(Priority::Bulk));
     run_for(5ms);
     submit_background("bulk", opts(Priority::Bulk));
