@@ -279,7 +279,7 @@ void Mailbox::follow_background(std::shared_ptr<Op> op, CancelToken cancel) {
                 op->request.options.on_progress(percent);
             }
         }
-        return (status & kStatusBackgroundOperation) == 0 || percent == 100;
+        return (status & kStatusBackgroundOperation) == 0;  // not 100%: an abort ends below it
     };
     async_poll(executor_, background_poll_backoff(op->request.options.expected_duration),
                op->background_deadline, std::move(cancel), std::move(check),

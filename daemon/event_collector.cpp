@@ -185,7 +185,8 @@ Task<void> EventCollector::idle() {
         auto wait = [this](std::function<void(Result<bool>)> wake) {
             idle_waiters_.push_back(std::move(wake));
         };
-        co_await await_callback<bool>(std::move(wait));
+        // The wake-up carries no news: the loop looks at the state again.
+        static_cast<void>(co_await await_callback<bool>(std::move(wait)));
     }
 }
 

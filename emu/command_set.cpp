@@ -1,12 +1,58 @@
 #include "emu/command_set.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <string>
+
+#include "emu/device_state.hpp"
 
 namespace cxlmgr::emu {
 namespace {
 
 using namespace std::chrono;
+
+constexpr nanoseconds kMaxTiming = hours(1);
+
+// The commands timing.background_us may name: those that run in the background (Transfer FW
+// always, Activate FW when given a time).
+struct BackgroundTimingKey {
+    std::string_view name;
+    nanoseconds MailboxTiming::*field;
+};
+constexpr BackgroundTimingKey kBackgroundTimingKeys[] = {
+    {"transfer-fw", &MailboxTiming::transfer_fw_fixed},
+    {"activate-fw", &MailboxTiming::activate_fw_fixed},
+};
+
+Error bad_timing(const std::string& key, const std::string& why) {
+    return Error(Errc::InvalidArgument, "emulated device description: 'timing." + key + "' " + why);
+}
+
+Status parse_background_us(const nlohmann::json& value, MailboxTiming& t) {
+    if (!value.is_object()) {
+        return bad_timing("background_us",
+                          "must be an object of command name to microseconds, e.g. "
+                          "{\"transfer-fw\": 2000000}");
+    }
+    for (const auto& item : value.items()) {
+        const std::string& name = item.key();
+        const auto& us = item.value();
+        auto it = std::find_if(std::begin(kBackgroundTimingKeys), std::end(kBackgroundTimingKeys),
+                               [&name](const BackgroundTimingKey& k) { return k.name == name; });
+        if (it == std::end(kBackgroundTimingKeys)) {
+            return bad_timing("background_us." + name,
+                              "is not a background command of this device (transfer-fw, "
+                              "activate-fw)");
+        }
+        if (!us.is_number_integer() || us.get<int64_t>() < 0 ||
+            us.get<int64_t>() > kMaxTiming / microseconds(1)) {
+            return bad_timing("background_us." + name,
+                              "must be a non-negative integer up to one hour");
+        }
+        t.*(it->field) = microseconds(us.get<int64_t>());
+    }
+    return ok_status();
+}
 
 }  // namespace
 
@@ -23,24 +69,28 @@ Result<MailboxTiming> MailboxTiming::parse(const nlohmann::json& timing) {
         {"fw_transfer_us_per_kib", &MailboxTiming::fw_per_kib, microseconds(1)},
         {"fw_transfer_gap_ms", &MailboxTiming::fw_part_gap, milliseconds(1)},
     };
-    constexpr nanoseconds kMax = hours(1);
     MailboxTiming t;
     for (const auto& item : timing.items()) {
         // Named copies, not a structured binding: C++20 lambdas may not capture those (clang
         // refuses, GCC accepts).
         const std::string& key = item.key();
         const auto& value = item.value();
+        if (key == "background_us") {
+            CXLMGR_CHECK(parse_background_us(value, t));
+            continue;
+        }
         auto it = std::find_if(std::begin(kKeys), std::end(kKeys),
                                [&key](const Key& k) { return k.name == key; });
         if (it == std::end(kKeys)) {
-            if (key.rfind("mailbox_", 0) == 0 || key.rfind("fw_", 0) == 0) {
+            if (key.rfind("mailbox_", 0) == 0 || key.rfind("fw_", 0) == 0 ||
+                key.rfind("background", 0) == 0) {
                 return Error(Errc::InvalidArgument, "emulated device description: 'timing." + key +
                                                         "' is not a known key");
             }
             continue;  // another part's key
         }
         if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
-            value.get<int64_t>() > kMax / it->unit) {
+            value.get<int64_t>() > kMaxTiming / it->unit) {
             return Error(Errc::InvalidArgument,
                          "emulated device description: 'timing." + key +
                              "' must be a non-negative integer up to one hour");
@@ -50,20 +100,44 @@ Result<MailboxTiming> MailboxTiming::parse(const nlohmann::json& timing) {
     return t;
 }
 
+Result<MailboxOptions> MailboxOptions::parse(const nlohmann::json& mailbox) {
+    MailboxOptions o;
+    for (const auto& item : mailbox.items()) {
+        const std::string& key = item.key();
+        if (key != "abort_background") {
+            return Error(Errc::InvalidArgument,
+                         "emulated device description: 'mailbox." + key + "' is not a known key");
+        }
+        if (!item.value().is_boolean()) {
+            return Error(Errc::InvalidArgument,
+                         "emulated device description: 'mailbox.abort_background' must be true "
+                         "or false");
+        }
+        o.abort_background = item.value().get<bool>();
+    }
+    return o;
+}
+
 const std::vector<CommandSet::Command>& CommandSet::table() {
     using namespace opcode;
     using namespace effect;
     static const std::vector<Command> kTable = {
         {kBackgroundOperationStatus, 0, 0, &CommandSet::background_operation_status},
+        // Absent when the description's mailbox.abort_background is false. Ending an operation
+        // changes what the device does at once, hence the immediate configuration change (QEMU
+        // lists no effect, which would make it look like a command that only reads).
+        {kRequestAbortBackgroundOperation, kImmediateConfigChange, 0,
+         &CommandSet::request_abort_background_operation},
         {kGetEventRecords, 0, 1, &CommandSet::get_event_records},
         {kClearEventRecords, kImmediateLogChange, -1, &CommandSet::clear_event_records},
         {kGetEventInterruptPolicy, 0, 0, &CommandSet::get_event_interrupt_policy},
         {kSetEventInterruptPolicy, kImmediateConfigChange, -1,
          &CommandSet::set_event_interrupt_policy},
         {kGetFwInfo, 0, 0, &CommandSet::get_fw_info},
-        {kTransferFw, kBackgroundOperation, -1, &CommandSet::transfer_fw},
-        // Synchronous here; online activation changes the running firmware at once, on-reset
-        // activation changes it after the next cold reset.
+        {kTransferFw, kBackgroundOperation | kRequestAbortSupported, -1, &CommandSet::transfer_fw},
+        // Online activation changes the running firmware at once, on-reset activation after the
+        // next cold reset. Synchronous unless timing.background_us gives it a time; then it is a
+        // background command too (effects_of()), one that cannot be aborted.
         {kActivateFw, kConfigChangeAfterColdReset | kImmediateConfigChange, 2,
          &CommandSet::activate_fw},
         {kGetTimestamp, 0, 0, &CommandSet::get_timestamp},
@@ -80,32 +154,62 @@ Result<std::unique_ptr<CommandSet>> CommandSet::create(DeviceContext& context,
                                                        const MailboxTiming& timing) {
     CXLMGR_ASSIGN(auto firmware, FirmwareSlots::create(context.description, timing.fw_part_gap));
     CXLMGR_ASSIGN(auto events, EventLogs::create(context.description));
+    CXLMGR_ASSIGN(auto options, MailboxOptions::parse(context.description.mailbox));
     return std::unique_ptr<CommandSet>(
-        new CommandSet(context, timing, std::move(firmware), std::move(events)));
+        new CommandSet(context, timing, options, std::move(firmware), std::move(events)));
 }
 
-CommandSet::CommandSet(DeviceContext& context, const MailboxTiming& timing, FirmwareSlots firmware,
-                       EventLogs events)
+CommandSet::CommandSet(DeviceContext& context, const MailboxTiming& timing,
+                       const MailboxOptions& options, FirmwareSlots firmware, EventLogs events)
     : context_(context),
       timing_(timing),
+      options_(options),
       firmware_(std::move(firmware)),
       events_(std::move(events)) {}
 
-std::optional<uint16_t> CommandSet::effects(uint16_t opcode) const {
-    for (const auto& c : table()) {
-        if (c.opcode == opcode) {
-            return c.effects;
-        }
+const CommandSet::Command* CommandSet::find(uint16_t opcode) const {
+    if (opcode == opcode::kRequestAbortBackgroundOperation && !options_.abort_background) {
+        return nullptr;
     }
-    return std::nullopt;
+    const auto& t = table();
+    auto it =
+        std::find_if(t.begin(), t.end(), [&](const Command& c) { return c.opcode == opcode; });
+    return it == t.end() ? nullptr : &*it;
+}
+
+uint16_t CommandSet::effects_of(const Command& command) const {
+    uint16_t e = command.effects;
+    if (command.opcode == opcode::kActivateFw && timing_.activate_fw_fixed.count() > 0) {
+        e |= effect::kBackgroundOperation;
+    }
+    if (!options_.abort_background) {
+        e &= static_cast<uint16_t>(~effect::kRequestAbortSupported);
+    }
+    return e;
+}
+
+std::optional<uint16_t> CommandSet::effects(uint16_t opcode) const {
+    const Command* c = find(opcode);
+    if (c == nullptr) {
+        return std::nullopt;
+    }
+    return effects_of(*c);
+}
+
+ReturnCode CommandSet::finish_background() {
+    bool verify_fault =
+        firmware_.in_flight_installs() && context_.faults.consume(Fault::FwVerifyFail);
+    return firmware_.complete_in_flight(verify_fault);
+}
+
+void CommandSet::abort_background() {
+    firmware_.abort_in_flight();
 }
 
 CommandOutcome CommandSet::execute(uint16_t opcode, std::span<const uint8_t> input, TimePoint now,
                                    const BackgroundStatus& background) {
-    const auto& t = table();
-    auto it =
-        std::find_if(t.begin(), t.end(), [&](const Command& c) { return c.opcode == opcode; });
-    if (it == t.end()) {
+    const Command* it = find(opcode);
+    if (it == nullptr) {
         return {ReturnCode::Unsupported, {}, {}};
     }
     if (it->fixed_input >= 0 && input.size() != static_cast<size_t>(it->fixed_input)) {
@@ -124,12 +228,15 @@ uint64_t CommandSet::device_time_ns(TimePoint now) const {
 }
 
 std::vector<uint8_t> CommandSet::command_effects_log() const {
-    std::vector<uint8_t> cel(4 * table().size());
-    size_t off = 0;
+    std::vector<uint8_t> cel;
     for (const auto& c : table()) {
+        if (find(c.opcode) == nullptr) {
+            continue;
+        }
+        size_t off = cel.size();
+        cel.resize(off + 4);
         store_le(cel, off, c.opcode, 2);
-        store_le(cel, off + 2, c.effects, 2);
-        off += 4;
+        store_le(cel, off + 2, effects_of(c), 2);
     }
     return cel;
 }
@@ -139,6 +246,77 @@ Status CommandSet::inject_event(EventLog log, EventKind kind, const nlohmann::js
     uint64_t t = device_time_ns(now);
     CXLMGR_ASSIGN(EventRecord record, build_event_record(log, kind, fields, t, health_));
     events_.add(log, record, t);
+    return ok_status();
+}
+
+void CommandSet::save_state(nlohmann::json& out, TimePoint now) const {
+    out["firmware"] = firmware_.save_state(now);
+    out["events"] = events_.save_state();
+    out["health"] = {{"health_status", health_.health_status},
+                     {"media_status", health_.media_status},
+                     {"additional_status", health_.additional_status},
+                     {"life_used", health_.life_used},
+                     {"temperature", health_.temperature},
+                     {"dirty_shutdown_count", health_.dirty_shutdown_count},
+                     {"corrected_volatile_errors", health_.corrected_volatile_errors},
+                     {"corrected_persistent_errors", health_.corrected_persistent_errors}};
+}
+
+namespace {
+
+Status restore_health(const nlohmann::json& j, HealthInfo& h) {
+    HealthInfo r;
+    CXLMGR_ASSIGN(uint64_t health_status, state::get_uint(j, "health_status", UINT8_MAX));
+    CXLMGR_ASSIGN(uint64_t media_status, state::get_uint(j, "media_status", UINT8_MAX));
+    CXLMGR_ASSIGN(uint64_t additional, state::get_uint(j, "additional_status", UINT8_MAX));
+    CXLMGR_ASSIGN(uint64_t life_used, state::get_uint(j, "life_used", 100));
+    CXLMGR_ASSIGN(int64_t temperature, state::get_int(j, "temperature"));
+    if (temperature < INT16_MIN || temperature > INT16_MAX) {
+        return Error(Errc::InvalidArgument, "'temperature' is out of range");
+    }
+    CXLMGR_ASSIGN(uint64_t dirty, state::get_uint(j, "dirty_shutdown_count", UINT32_MAX));
+    CXLMGR_ASSIGN(uint64_t cvol, state::get_uint(j, "corrected_volatile_errors", UINT32_MAX));
+    CXLMGR_ASSIGN(uint64_t cper, state::get_uint(j, "corrected_persistent_errors", UINT32_MAX));
+    r.health_status = static_cast<uint8_t>(health_status);
+    r.media_status = static_cast<uint8_t>(media_status);
+    r.additional_status = static_cast<uint8_t>(additional);
+    r.life_used = static_cast<uint8_t>(life_used);
+    r.temperature = static_cast<int16_t>(temperature);
+    r.dirty_shutdown_count = static_cast<uint32_t>(dirty);
+    r.corrected_volatile_errors = static_cast<uint32_t>(cvol);
+    r.corrected_persistent_errors = static_cast<uint32_t>(cper);
+    h = r;
+    return ok_status();
+}
+
+// Runs one piece's restore, naming the piece in its error.
+Status piece(const nlohmann::json& in, std::string_view key,
+             const std::function<Status(const nlohmann::json&)>& restore) {
+    auto j = state::member(in, key);
+    Status st = j.ok() ? restore(**j) : Status(j.error());
+    if (!st.ok()) {
+        return st.error().with_context("'" + std::string(key) + "'");
+    }
+    return ok_status();
+}
+
+}  // namespace
+
+Status CommandSet::restore_state(const nlohmann::json& in, TimePoint now, nanoseconds aged) {
+    // All or nothing: pieces are restored into copies and committed together.
+    FirmwareSlots firmware = firmware_;
+    EventLogs events = events_;
+    HealthInfo health = health_;
+    CXLMGR_CHECK(piece(in, "firmware", [&](const nlohmann::json& j) {
+        return firmware.restore_state(j, now, aged);
+    }));
+    CXLMGR_CHECK(
+        piece(in, "events", [&](const nlohmann::json& j) { return events.restore_state(j); }));
+    CXLMGR_CHECK(
+        piece(in, "health", [&](const nlohmann::json& j) { return restore_health(j, health); }));
+    firmware_ = std::move(firmware);
+    events_ = std::move(events);
+    health_ = health;
     return ok_status();
 }
 

@@ -26,16 +26,29 @@
 namespace cxlmgr::emu {
 
 // Keys of the description's "timing" section that belong to the mailbox. Other parts read their
-// own keys from the same section, so only keys with the prefixes "mailbox_" and "fw_" are
-// checked for typos here.
+// own keys from the same section, so only keys with the prefixes "mailbox_", "fw_" and
+// "background" are checked for typos here.
 struct MailboxTiming {
     std::chrono::nanoseconds latency{0};                                  // mailbox_latency_us
     std::chrono::nanoseconds fw_per_kib{std::chrono::microseconds(2)};    // fw_transfer_us_per_kib
     std::chrono::nanoseconds fw_part_gap{std::chrono::seconds(30)};       // fw_transfer_gap_ms
     std::chrono::nanoseconds busy_fault{std::chrono::milliseconds(200)};  // mailbox_busy_fault_us
     std::chrono::nanoseconds timeout_fault{std::chrono::seconds(10)};  // mailbox_timeout_fault_us
+    // background_us: {"transfer-fw": us, "activate-fw": us}, a fixed background time per
+    // invocation (Transfer FW adds it to its per-KiB time; Activate FW runs in the background
+    // when it is above 0).
+    std::chrono::nanoseconds transfer_fw_fixed{0};
+    std::chrono::nanoseconds activate_fw_fixed{0};
 
     static Result<MailboxTiming> parse(const nlohmann::json& timing);
+};
+
+// The description's "mailbox" section: {"abort_background": true}. false removes Request Abort
+// Background Operation (0x0005) from the device: absent from the CEL, Unsupported when sent.
+struct MailboxOptions {
+    bool abort_background = true;
+
+    static Result<MailboxOptions> parse(const nlohmann::json& mailbox);
 };
 
 // The background operation as Background Operation Status (0x0002) reports it.
@@ -46,15 +59,19 @@ struct BackgroundStatus {
     uint16_t return_code = 0;
 };
 
+// A background command's run. What it does at the end (or on an abort) is state of the command
+// set (finish_background(), abort_background()), not a closure, so that it can be saved in the
+// state file and finished by another process.
 struct BackgroundWork {
     std::chrono::nanoseconds duration{0};
-    std::function<ReturnCode()> finish;  // runs when the operation reaches 100%
 };
 
 struct CommandOutcome {
     ReturnCode rc = ReturnCode::Success;
     std::vector<uint8_t> output;
     std::optional<BackgroundWork> background;  // set with rc == BackgroundStarted
+    // Request Abort Background Operation accepted: the mailbox ends the running operation.
+    bool abort_background = false;
 };
 
 class CommandSet {
@@ -64,8 +81,22 @@ public:
     static Result<std::unique_ptr<CommandSet>> create(DeviceContext& context,
                                                       const MailboxTiming& timing);
 
-    // CEL effect bits of an implemented command; nullopt for an unknown opcode.
+    // CEL effect bits of an implemented command; nullopt for an opcode the device does not
+    // implement (or has switched off, like 0x0005 with mailbox.abort_background false).
     [[nodiscard]] std::optional<uint16_t> effects(uint16_t opcode) const;
+
+    // The background operation the mailbox ran reached 100%: its effect applies now (a slot is
+    // installed, an activation done). Returns the background return code.
+    ReturnCode finish_background();
+    // The running background operation was aborted: its effect is dropped.
+    void abort_background();
+    // True while background work is waiting for finish_background() or abort_background().
+    [[nodiscard]] bool background_pending() const { return firmware_.in_flight(); }
+
+    // The state file's pieces of the command set (emu/device_state.hpp): "firmware",
+    // "events" and "health" members of `out`. restore_state() reads them back.
+    void save_state(nlohmann::json& out, TimePoint now) const;
+    Status restore_state(const nlohmann::json& in, TimePoint now, std::chrono::nanoseconds aged);
 
     // Runs one command whose input is `input`, at device time `now`. `background` describes the
     // running background operation (the mailbox has already refused a second one).
@@ -92,12 +123,15 @@ private:
     };
     static const std::vector<Command>& table();
 
-    CommandSet(DeviceContext& context, const MailboxTiming& timing, FirmwareSlots firmware,
-               EventLogs events);
+    CommandSet(DeviceContext& context, const MailboxTiming& timing, const MailboxOptions& options,
+               FirmwareSlots firmware, EventLogs events);
+    [[nodiscard]] const Command* find(uint16_t opcode) const;
+    [[nodiscard]] uint16_t effects_of(const Command& command) const;
     [[nodiscard]] uint64_t device_time_ns(TimePoint now) const;
     [[nodiscard]] std::vector<uint8_t> command_effects_log() const;
 
     // commands_generic.cpp
+    CommandOutcome request_abort_background_operation(std::span<const uint8_t> in, TimePoint now);
     CommandOutcome background_operation_status(std::span<const uint8_t> in, TimePoint now);
     CommandOutcome get_timestamp(std::span<const uint8_t> in, TimePoint now);
     CommandOutcome set_timestamp(std::span<const uint8_t> in, TimePoint now);
@@ -118,6 +152,7 @@ private:
 
     DeviceContext& context_;
     MailboxTiming timing_;
+    MailboxOptions options_;
     FirmwareSlots firmware_;
     EventLogs events_;
     HealthInfo health_;

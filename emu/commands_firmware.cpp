@@ -1,4 +1,5 @@
-// Firmware commands: Get FW Info, Transfer FW (a background command), Activate FW.
+// Firmware commands: Get FW Info, Transfer FW (a background command), Activate FW (a background
+// command when timing.background_us gives it a time).
 #include "emu/command_set.hpp"
 
 namespace cxlmgr::emu {
@@ -21,27 +22,26 @@ CommandOutcome CommandSet::transfer_fw(std::span<const uint8_t> in, TimePoint no
     uint8_t slot = in[1];
     auto offset_units = static_cast<uint32_t>(load_le(in, 4, 4));
     auto data = in.subspan(kTransferHeaderSize);
-    // Writing flash takes time in proportion to the part's size.
-    auto duration = timing_.fw_per_kib * static_cast<int64_t>(data.size()) / 1024;
-    std::optional<PendingInstall> install;
-    ReturnCode rc =
-        firmware_.transfer(action, slot, offset_units, data, now, now + duration, install);
+    // Writing flash takes time in proportion to the part's size, plus a fixed time per part
+    // (timing.background_us."transfer-fw"; QEMU 9.1 and later take 2 s per part).
+    auto duration =
+        timing_.transfer_fw_fixed + timing_.fw_per_kib * static_cast<int64_t>(data.size()) / 1024;
+    ReturnCode rc = firmware_.transfer(action, slot, offset_units, data, now, now + duration);
     if (rc != ReturnCode::Success || action == static_cast<uint8_t>(FwAction::Abort)) {
         return {rc, {}, {}};
     }
-    BackgroundWork work{duration, {}};
-    if (install) {
-        work.finish = [this, pending = std::move(*install)] {
-            return firmware_.install(pending, context_.faults.consume(Fault::FwVerifyFail));
-        };
-    } else {
-        work.finish = [] { return ReturnCode::Success; };
-    }
-    return {ReturnCode::BackgroundStarted, {}, std::move(work)};
+    return {ReturnCode::BackgroundStarted, {}, BackgroundWork{duration}};
 }
 
 CommandOutcome CommandSet::activate_fw(std::span<const uint8_t> in, TimePoint) {
-    return {firmware_.activate(in[0], in[1]), {}, {}};
+    if (timing_.activate_fw_fixed.count() == 0) {
+        return {firmware_.activate(in[0], in[1]), {}, {}};
+    }
+    ReturnCode rc = firmware_.start_activation(in[0], in[1]);
+    if (rc != ReturnCode::Success) {
+        return {rc, {}, {}};
+    }
+    return {ReturnCode::BackgroundStarted, {}, BackgroundWork{timing_.activate_fw_fixed}};
 }
 
 }  // namespace cxlmgr::emu

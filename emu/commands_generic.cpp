@@ -1,5 +1,5 @@
-// Generic commands: Background Operation Status, Get/Set Timestamp, Get Supported Logs and
-// Get Log (the Command Effects Log is the only log).
+// Generic commands: Request Abort Background Operation, Background Operation Status, Get/Set
+// Timestamp, Get Supported Logs and Get Log (the Command Effects Log is the only log).
 #include <algorithm>
 
 #include "emu/command_set.hpp"
@@ -11,6 +11,23 @@ constexpr std::array<uint8_t, 16> kCelUuid = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41
                                               0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17};
 
 }  // namespace
+
+// CXL r3.x 8.2.9.1.5 (docs/PROTOCOL.md "Background commands"): with nothing running there is
+// nothing to abort, which is a success; a running command whose CEL entry lacks "request abort
+// background operation supported" cannot be aborted (0x20). Otherwise the mailbox ends the
+// operation at once with Aborted (0x12) in BG Command Status.
+CommandOutcome CommandSet::request_abort_background_operation(std::span<const uint8_t>, TimePoint) {
+    if (!background_.running) {
+        return {ReturnCode::Success, {}, {}};
+    }
+    auto running = effects(background_.opcode);
+    if (!running || (*running & effect::kRequestAbortSupported) == 0) {
+        return {ReturnCode::RequestAbortNotSupported, {}, {}};
+    }
+    CommandOutcome out{ReturnCode::Success, {}, {}};
+    out.abort_background = true;
+    return out;
+}
 
 CommandOutcome CommandSet::background_operation_status(std::span<const uint8_t>, TimePoint) {
     std::vector<uint8_t> out(8, 0);

@@ -80,7 +80,9 @@ Result<DeviceDescription> parse_device_description(const json& j) {
                                                  "cdat",
                                                  "firmware",
                                                  "events",
-                                                 "timing"};
+                                                 "mailbox",
+                                                 "timing",
+                                                 "state_file"};
     for (const auto& [key, value] : j.items()) {
         if (kKnown.count(key) == 0) {
             return bad(key, "is not a known key");
@@ -118,7 +120,12 @@ Result<DeviceDescription> parse_device_description(const json& j) {
     CXLMGR_CHECK(read_object(j, "cdat", d.cdat));
     CXLMGR_CHECK(read_object(j, "firmware", d.firmware));
     CXLMGR_CHECK(read_object(j, "events", d.events));
+    CXLMGR_CHECK(read_object(j, "mailbox", d.mailbox));
     CXLMGR_CHECK(read_object(j, "timing", d.timing));
+    CXLMGR_CHECK(read_string(j, "state_file", d.state_file));
+    if (j.contains("state_file") && d.state_file.empty()) {
+        return bad("state_file", "must be a file path (omit the key for no state file)");
+    }
     return d;
 }
 

@@ -1,7 +1,8 @@
 // What an emulated CXL Type-3 device looks like, read from JSON with sensible defaults, e.g.
 //   {"name": "emu0", "serial": 4660, "payload_size": 2048,
 //    "volatile_capacity": 268435456, "persistent_capacity": 0,
-//    "cdat": {...}, "firmware": {...}, "events": {...}, "timing": {...}}
+//    "cdat": {...}, "firmware": {...}, "events": {...}, "mailbox": {...}, "timing": {...},
+//    "state_file": "/var/tmp/emu0.state"}
 // Unknown keys are refused so a typo never silently produces a default device. The sections
 // that belong to one part of the model (cdat, firmware, events) are kept as JSON here and parsed
 // with their own validation by that part.
@@ -34,7 +35,11 @@ struct DeviceDescription {
     nlohmann::json cdat = nlohmann::json::object();      // parsed by the DOE responder
     nlohmann::json firmware = nlohmann::json::object();  // parsed by the mailbox model
     nlohmann::json events = nlohmann::json::object();    // parsed by the mailbox model
+    nlohmann::json mailbox = nlohmann::json::object();   // parsed by the mailbox model
     nlohmann::json timing = nlohmann::json::object();    // latencies, each part reads its keys
+    // Where the device keeps its state across processes (emu/device_state.hpp); empty: the
+    // state lives and dies with the device object.
+    std::string state_file;
 
     [[nodiscard]] uint64_t total_capacity() const {
         return volatile_capacity + persistent_capacity;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "emu/device_state.hpp"
+
 namespace cxlmgr::emu {
 namespace {
 
@@ -119,6 +121,65 @@ ReturnCode EventLogs::set_policy(std::span<const uint8_t> settings) {
     }
     policy_ = p;
     return ReturnCode::Success;
+}
+
+nlohmann::json EventLogs::save_state() const {
+    nlohmann::json logs = nlohmann::json::array();
+    for (const Log& l : logs_) {
+        nlohmann::json records = nlohmann::json::array();
+        for (const EventRecord& r : l.records) {
+            records.push_back(state::bytes_hex(r));
+        }
+        logs.push_back({{"records", std::move(records)},
+                        {"next_handle", l.next_handle},
+                        {"overflow_count", l.overflow_count},
+                        {"first_overflow_ns", l.first_overflow_ns},
+                        {"last_overflow_ns", l.last_overflow_ns}});
+    }
+    return {{"logs", std::move(logs)}, {"policy", state::bytes_hex(policy_.settings)}};
+}
+
+Status EventLogs::restore_state(const nlohmann::json& j) {
+    std::array<Log, kEventLogCount> logs;
+    CXLMGR_ASSIGN(const nlohmann::json* saved, state::member(j, "logs"));
+    if (!saved->is_array() || saved->size() != kEventLogCount) {
+        return Error(Errc::InvalidArgument,
+                     "'logs' must hold " + std::to_string(kEventLogCount) + " logs");
+    }
+    for (unsigned i = 0; i < kEventLogCount; ++i) {
+        const nlohmann::json& s = (*saved)[i];
+        Log& l = logs[i];
+        auto restore = [&]() -> Status {
+            CXLMGR_ASSIGN(const nlohmann::json* records, state::member(s, "records"));
+            if (!records->is_array() || records->size() > capacity_) {
+                return Error(Errc::InvalidArgument, "'records' must be an array of at most " +
+                                                        std::to_string(capacity_) +
+                                                        " records (events.capacity)");
+            }
+            for (size_t n = 0; n < records->size(); ++n) {
+                CXLMGR_ASSIGN(auto bytes, state::decode_bytes((*records)[n],
+                                                              "records[" + std::to_string(n) + "]",
+                                                              kEventRecordSize));
+                EventRecord r;
+                std::copy(bytes.begin(), bytes.end(), r.begin());
+                l.records.push_back(r);
+            }
+            CXLMGR_ASSIGN(uint64_t next, state::get_uint(s, "next_handle", 0xFFFF));
+            l.next_handle = static_cast<uint16_t>(next);
+            CXLMGR_ASSIGN(uint64_t count, state::get_uint(s, "overflow_count", UINT32_MAX));
+            l.overflow_count = static_cast<uint32_t>(count);
+            CXLMGR_ASSIGN(l.first_overflow_ns, state::get_uint(s, "first_overflow_ns"));
+            CXLMGR_ASSIGN(l.last_overflow_ns, state::get_uint(s, "last_overflow_ns"));
+            return ok_status();
+        };
+        if (auto st = restore(); !st.ok()) {
+            return st.error().with_context("'logs[" + std::to_string(i) + "]'");
+        }
+    }
+    CXLMGR_ASSIGN(auto policy, state::get_bytes(j, "policy", kEventLogCount));
+    logs_ = std::move(logs);
+    std::copy(policy.begin(), policy.end(), policy_.settings.begin());
+    return ok_status();
 }
 
 }  // namespace cxlmgr::emu

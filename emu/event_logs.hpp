@@ -63,6 +63,11 @@ public:
     // Set Event Interrupt Policy: a reserved mode (3) is Invalid Input.
     ReturnCode set_policy(std::span<const uint8_t> settings);
 
+    // The state file's "events" piece (emu/device_state.hpp): every log's records, next handle
+    // and overflow state, and the interrupt policy.
+    [[nodiscard]] nlohmann::json save_state() const;
+    Status restore_state(const nlohmann::json& state);
+
 private:
     struct Log {
         std::deque<EventRecord> records;

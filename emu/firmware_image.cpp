@@ -178,6 +178,24 @@ void PatternFirmwareImage::read(uint64_t offset, std::span<uint8_t> out) const {
     }
 }
 
+FirmwareImageVerifier FirmwareImageVerifier::resume(const Snapshot& snapshot) {
+    FirmwareImageVerifier v;
+    v.header_bytes_ = snapshot.header_bytes;
+    v.received_ = snapshot.received;
+    v.crc_ = Crc32::resume(snapshot.crc_state);
+    if (v.received_ >= kFirmwareHeaderSize) {
+        v.parse_header();
+    }
+    return v;
+}
+
+std::optional<uint64_t> FirmwareImageVerifier::announced_size() const {
+    if (received_ < kFirmwareHeaderSize || !header_error_.empty()) {
+        return std::nullopt;
+    }
+    return firmware_image_size(header_.payload_length);
+}
+
 void FirmwareImageVerifier::feed(std::span<const uint8_t> bytes) {
     while (!bytes.empty()) {
         if (received_ < kFirmwareHeaderSize) {

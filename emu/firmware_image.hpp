@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +40,13 @@ class Crc32 {
 public:
     void update(std::span<const uint8_t> bytes);
     [[nodiscard]] uint32_t value() const { return ~state_; }
+    // The running state, so a computation can be saved and resumed (the device's state file).
+    [[nodiscard]] uint32_t state() const { return state_; }
+    static Crc32 resume(uint32_t state) {
+        Crc32 c;
+        c.state_ = state;
+        return c;
+    }
 
 private:
     uint32_t state_ = 0xFFFFFFFFu;
@@ -94,8 +102,20 @@ private:
 // running CRC. Copyable, so a caller can keep the state before a piece and roll back to it.
 class FirmwareImageVerifier {
 public:
+    // Everything the verifier keeps, so that a device can save a half-received image's check
+    // and resume it in another process (the device's state file).
+    struct Snapshot {
+        std::array<uint8_t, kFirmwareHeaderSize> header_bytes{};
+        uint64_t received = 0;
+        uint32_t crc_state = 0;
+    };
+    [[nodiscard]] Snapshot snapshot() const { return {header_bytes_, received_, crc_.state()}; }
+    static FirmwareImageVerifier resume(const Snapshot& snapshot);
+
     void feed(std::span<const uint8_t> bytes);
     [[nodiscard]] uint64_t received() const { return received_; }
+    // The whole image's size as its header announces it, once a valid header has arrived.
+    [[nodiscard]] std::optional<uint64_t> announced_size() const;
     // The header if the image is complete and intact; otherwise InvalidArgument saying why
     // (short image, bad magic, unknown version, header CRC, length mismatch, payload CRC).
     [[nodiscard]] Result<FirmwareImageHeader> finish() const;

@@ -1,7 +1,8 @@
 // Firmware slots of the emulated device and the Transfer FW / Activate FW state machine
 // (CXL r3.x 8.2.9.3; docs/PROTOCOL.md "Firmware commands"). The part of a transfer that takes time
 // (writing and verifying a part) is run by the mailbox as a background operation: transfer()
-// decides at once whether a part is acceptable, install() runs when the background work ends.
+// decides at once whether a part is acceptable and leaves it in flight; complete_in_flight()
+// runs when the background work ends, abort_in_flight() when the host aborts it.
 //
 // Description section "firmware" (all keys optional):
 //   {"slots": 3, "active": 1, "revisions": ["EMU FW 1.0", "", ""],
@@ -48,27 +49,48 @@ public:
     [[nodiscard]] const std::string& active_revision() const { return revisions_[active_ - 1]; }
     [[nodiscard]] uint8_t slot_count() const { return slot_count_; }
 
-    // One Transfer FW request. Success means the part was taken (for End and Full, `install`
-    // then holds what to verify and where to put it once the part's background run, which ends
-    // at `part_done_at`, is over). Any other code means nothing changed, except that a transfer
-    // idle for longer than the gap is dropped first.
+    // One Transfer FW request. Success means the part was taken and is now in flight: its
+    // background run ends at `part_done_at` with complete_in_flight(), or earlier with
+    // abort_in_flight(). Any other code means nothing changed, except that a transfer idle for
+    // longer than the gap is dropped first. Abort (action 4) is never in flight.
     ReturnCode transfer(uint8_t action, uint8_t slot, uint32_t offset_units,
-                        std::span<const uint8_t> data, TimePoint now, TimePoint part_done_at,
-                        std::optional<PendingInstall>& install);
+                        std::span<const uint8_t> data, TimePoint now, TimePoint part_done_at);
 
-    // Verifies and installs a finished image; `force_failure` is the fw-verify-fail fault.
-    ReturnCode install(const PendingInstall& pending, bool force_failure);
-
-    // Activate FW: action 0 online, 1 on the next cold reset.
+    // Activate FW: action 0 online, 1 on the next cold reset. activate() applies it at once;
+    // start_activation() checks it and leaves it in flight, for a device whose activation runs
+    // in the background.
     ReturnCode activate(uint8_t action, uint8_t slot);
+    ReturnCode start_activation(uint8_t action, uint8_t slot);
+
+    // The background run of what is in flight ended: the last part of an image is verified and
+    // installed (`verify_fault` is the fw-verify-fail fault), an activation applied. Returns the
+    // background return code.
+    ReturnCode complete_in_flight(bool verify_fault);
+    // True when completing what is in flight verifies an image (the fault applies only then).
+    [[nodiscard]] bool in_flight_installs() const { return in_flight_ && in_flight_->install; }
+    [[nodiscard]] bool in_flight() const { return in_flight_.has_value(); }
+    // Request Abort Background Operation ended the run early: the part is dropped as if it had
+    // never arrived. After an aborted Initiate or Full no transfer is open; after an aborted
+    // Continue or End the transfer is open where it was before that part, so the host may send
+    // the part again or abort the transfer. An aborted activation changes nothing.
+    void abort_in_flight();
 
     // True while a multi-part transfer is open (initiated, not ended, aborted or timed out).
     [[nodiscard]] bool transfer_open(TimePoint now) const;
+
+    // The state file's "firmware" piece (emu/device_state.hpp): slot contents, the open
+    // transfer and what is in flight, with times relative to `now`. restore() takes it back,
+    // `aged` being the time that passed while no process held the device.
+    [[nodiscard]] nlohmann::json save_state(TimePoint now) const;
+    Status restore_state(const nlohmann::json& state, TimePoint now, std::chrono::nanoseconds aged);
 
 private:
     FirmwareSlots() = default;
     void drop_stale_transfer(TimePoint now);
     [[nodiscard]] bool slot_writable(uint8_t slot) const;
+    [[nodiscard]] ReturnCode check_activation(uint8_t action, uint8_t slot) const;
+    void apply_activation(uint8_t action, uint8_t slot);
+    ReturnCode install(const PendingInstall& pending, bool force_failure);
 
     uint8_t slot_count_ = 3;
     uint8_t active_ = 1;
@@ -89,6 +111,22 @@ private:
         FirmwareImageVerifier before_last;
     };
     std::optional<Transfer> transfer_;
+
+    // What runs in the background now: a Transfer FW part (with the transfer as it was before
+    // the part, for an abort, and the image to install when it was the last part) or an
+    // activation.
+    struct InFlight {
+        bool activation = false;
+        std::optional<Transfer> before;
+        std::optional<PendingInstall> install;
+        uint8_t action = 0;  // activation
+        uint8_t slot = 0;    // activation
+    };
+    std::optional<InFlight> in_flight_;
+
+    static nlohmann::json save_transfer(const Transfer& t, TimePoint now);
+    static Result<Transfer> restore_transfer(const nlohmann::json& j, TimePoint now,
+                                             std::chrono::nanoseconds aged);
 };
 
 }  // namespace cxlmgr::emu

@@ -27,12 +27,15 @@ enum class ReturnCode : uint16_t {
     ActivationFailedRolledBack = 0x0C,
     ActivationFailedColdReset = 0x0D,
     InvalidHandle = 0x0E,
+    Aborted = 0x12,  // a background operation ended by Request Abort Background Operation
     InvalidPayloadLength = 0x16,
     InvalidLog = 0x17,
+    RequestAbortNotSupported = 0x20,  // the running background operation cannot be aborted
 };
 
 namespace opcode {
 inline constexpr uint16_t kBackgroundOperationStatus = 0x0002;
+inline constexpr uint16_t kRequestAbortBackgroundOperation = 0x0005;
 inline constexpr uint16_t kGetEventRecords = 0x0100;
 inline constexpr uint16_t kClearEventRecords = 0x0101;
 inline constexpr uint16_t kGetEventInterruptPolicy = 0x0102;
@@ -57,6 +60,9 @@ inline constexpr uint16_t kImmediatePolicyChange = 1u << 3;
 inline constexpr uint16_t kImmediateLogChange = 1u << 4;
 inline constexpr uint16_t kSecurityStateChange = 1u << 5;
 inline constexpr uint16_t kBackgroundOperation = 1u << 6;
+inline constexpr uint16_t kSecondaryMailboxSupported = 1u << 7;
+// Request Abort Background Operation (0x0005) can end this command while it runs.
+inline constexpr uint16_t kRequestAbortSupported = 1u << 8;
 }  // namespace effect
 
 // Out-of-range offsets are bugs in the device model (every payload is sized before it is

@@ -6,10 +6,15 @@
 //    order. A command runs when it completes, at its completion time.
 //  - while the doorbell is set the device owns the mailbox: writes to Command and the payload
 //    are dropped, and ringing again is ignored (a host bug).
-//  - background commands (Transfer FW) answer Background Command Started at once; Status bit0
-//    and BG Command Status report progress against the clock; the final return code appears
-//    in BG Command Status at 100%. A second background-capable command meanwhile gets Busy;
-//    other commands run normally.
+//  - background commands (Transfer FW; Activate FW when timed) answer Background Command
+//    Started at once; Status bit0 and BG Command Status report progress against the clock; the
+//    final return code appears in BG Command Status at 100%. A second background-capable
+//    command meanwhile gets Busy; other commands run normally. Request Abort Background
+//    Operation (0x0005) ends an abortable one at once: Status bit0 clears, BG Command Status
+//    keeps the percentage reached and reports Aborted (0x12).
+//  - with the description's "state_file", the device's state (firmware slots, open transfer,
+//    the background operation and its remaining time, event logs, health) is written to that
+//    file after every change and read back when a device is created (emu/device_state.hpp).
 //
 // Access widths: registers (below 0x20) honour 32- and 64-bit accesses and ignore others
 // (reads of other widths return 0). Command is a 64-bit latch whose two 32-bit halves can be
@@ -64,13 +69,15 @@ private:
         Hung,         // mailbox-timeout fault
         ForeignBusy,  // mailbox-busy fault
     };
+    // The run of the background operation; what it does at its end is the command set's
+    // (CommandSet::finish_background()).
     struct Background {
         bool running = false;
         uint16_t opcode = 0;
         TimePoint start{};
         TimePoint end{};
-        std::function<ReturnCode()> finish;
         uint16_t return_code = 0;
+        uint8_t final_percent = 0;  // once ended: 100, or where an abort stopped it
         bool ever_ran = false;
     };
 
@@ -80,7 +87,15 @@ private:
     void advance(TimePoint now);
     void complete_command(TimePoint at);
     void complete_background();
+    void abort_background(TimePoint at);
+    [[nodiscard]] uint8_t running_percent(TimePoint now) const;
     [[nodiscard]] BackgroundStatus background_status(TimePoint now) const;
+    // The state file (no-ops without one). A failed save at run time is logged: the register
+    // access that caused it has no way to report it.
+    [[nodiscard]] nlohmann::json state(TimePoint now) const;
+    Status restore(const nlohmann::json& state, TimePoint now);
+    Status save(TimePoint now);
+    void save_logged(TimePoint now);
     uint32_t read_register(uint64_t offset, TimePoint now);
     void write_register(uint64_t offset, uint32_t value, TimePoint now);
 

@@ -76,11 +76,9 @@ TEST_F(DoeMailboxTest, BusyStuckForeverKillsTheMailbox) {
     // Dead means every later exchange fails at once, without touching the device.
     emu.model->clear_faults();
     auto accesses = emu.config->reads + emu.config->writes;
-    auto start = Clock::now();
     auto again = emu.exchange(discovery_request(0));
     EXPECT_TRUE(
         has_error(again, Errc::DeviceError, "DOE mailbox at 0x110 is dead after an earlier"));
-    EXPECT_LT(Clock::now() - start, 20ms);
     EXPECT_EQ(emu.config->reads + emu.config->writes, accesses);
 }
 
@@ -133,7 +131,8 @@ TEST_F(DoeMailboxTest, NeverReadyTimesOutAndAborts) {
     EXPECT_TRUE(has_error(r, Errc::Timeout, "no Data Object Ready within 50 ms of Go"));
     EXPECT_TRUE(has_error(r, Errc::Timeout, "mailbox aborted and usable again"));
     EXPECT_GE(elapsed, 50ms);
-    EXPECT_LT(elapsed, 500ms);
+    // Far above the limit, so a loaded machine cannot fail it; a hang would still show.
+    EXPECT_LT(elapsed, 5s);
     EXPECT_EQ(emu.config->abort_writes, 1u);
     expect_usable();
 }
@@ -147,10 +146,12 @@ TEST(DoeMailboxDefaults, NeverReadyWithTheDefaultOneSecondLimitPollsWithoutSpinn
     auto elapsed = Clock::now() - start;
     EXPECT_TRUE(has_error(r, Errc::Timeout, "no Data Object Ready within 1000 ms of Go"));
     EXPECT_GE(elapsed, 1000ms);
-    EXPECT_LT(elapsed, 1500ms);
+    EXPECT_LT(elapsed, 5s);
     // Backoff from 10 us capped at 8 ms: ~10 ramp-up checks plus ~125 at the cap, never a spin.
+    // A loaded machine fires the timers late and so reads less, never more: only the upper
+    // bound is exact; the lower one says the wait kept checking at all.
     EXPECT_LT(emu.config->reads, 250u);
-    EXPECT_GT(emu.config->reads, 100u);
+    EXPECT_GT(emu.config->reads, 10u);
     EXPECT_FALSE(emu.mailbox->dead());
 }
 
@@ -196,17 +197,23 @@ TEST_F(DoeMailboxTest, RemovalWhileWaitingStopsAtOnce) {
     ASSERT_EQ(emu.init(
                   [] {
                       auto d = emu::default_device_description("emu0");
-                      d.timing["doe_response_us"] = 40000;
+                      d.timing["doe_response_us"] = 5000000;
                       return d;
                   }(),
-                  fast_timeouts()),
+                  [] {
+                      auto t = fast_timeouts();
+                      t.response = 10000ms;  // the removal, not the limit, must end the wait
+                      return t;
+                  }()),
               "");
     boost::asio::steady_timer pull(emu.io, 5ms);
     pull.async_wait([&](auto) { emu.model->arm_fault(Fault::SurpriseRemoval, 1); });
     auto start = Clock::now();
     auto r = emu.exchange(discovery_request(0));
     EXPECT_TRUE(has_error(r, Errc::DeviceGone, "all-ones"));
-    EXPECT_LT(Clock::now() - start, 40ms);
+    // The response would take 5 s: ending well before it means the removal was seen while
+    // waiting, however loaded the machine.
+    EXPECT_LT(Clock::now() - start, 4s);
     EXPECT_EQ(emu.config->abort_writes, 0u);
     EXPECT_TRUE(emu.mailbox->dead());
 }
@@ -234,9 +241,9 @@ TEST_F(DoeMailboxTest, CancelBeforeStartTouchesNothing) {
 
 TEST_F(DoeMailboxTest, CancelWhileWaitingAbortsTheExchange) {
     auto desc = emu::default_device_description("emu0");
-    desc.timing["doe_response_us"] = 500000;
+    desc.timing["doe_response_us"] = 5000000;
     auto timeouts = fast_timeouts();
-    timeouts.response = 2000ms;
+    timeouts.response = 10000ms;
     ASSERT_EQ(emu.init(desc, timeouts), "");
     CancelToken cancel;
     boost::asio::steady_timer timer(emu.io, 5ms);
@@ -244,7 +251,7 @@ TEST_F(DoeMailboxTest, CancelWhileWaitingAbortsTheExchange) {
     auto start = Clock::now();
     auto r = emu.exchange(discovery_request(0), cancel);
     EXPECT_TRUE(has_error(r, Errc::Cancelled, "cancelled while waiting for the response"));
-    EXPECT_LT(Clock::now() - start, 100ms);
+    EXPECT_LT(Clock::now() - start, 4s);  // the response would take 5 s
     EXPECT_EQ(emu.config->abort_writes, 1u);
     EXPECT_FALSE(emu.mailbox->dead());
     auto status = emu.device->config().read32(emu.mailbox->offset() + doe::kRegStatus);

@@ -224,9 +224,23 @@ TEST_F(FirmwareTest, AbortKeepsTheOldSlotContent) {
     EXPECT_EQ(transfer(kAbort, 0, 0, {}), kRcSuccess) << "aborting nothing is harmless";
 }
 
-TEST_F(FirmwareTest, ImagesAboveTheMaximumAreRefused) {
+TEST_F(FirmwareTest, ImagesAboveTheMaximumAreRefusedAtTheFirstPart) {
     open({{"firmware", {{"max_image_size", 4096}}}});
+    // The header in the first part announces 6064 bytes: refused before anything is open.
     auto image = build_firmware_image("BIG", payload_of(6000));
+    EXPECT_EQ(transfer(kInitiate, 0, 0, std::span(image).first(1920)), kRcInvalidInput);
+    EXPECT_FALSE(host->model().firmware_transfer_open());
+    EXPECT_EQ(transfer(kFull, 2, 0, std::span(image).first(1920)), kRcInvalidInput);
+    auto fits = build_firmware_image("FITS", payload_of(4096 - 0x40));
+    EXPECT_EQ(part(kInitiate, 0, 0, std::span(fits).first(1920)), kRcSuccess);
+    EXPECT_EQ(transfer(kAbort, 0, 0, {}), kRcSuccess);
+}
+
+TEST_F(FirmwareTest, PartsBeyondTheMaximumAreRefused) {
+    open({{"firmware", {{"max_image_size", 4096}}}});
+    // A header the device cannot read announces nothing: the limit applies part by part.
+    auto image = build_firmware_image("BIG", payload_of(6000));
+    image[0] ^= 0xFF;
     ASSERT_EQ(part(kInitiate, 0, 0, std::span(image).first(1920)), kRcSuccess);
     ASSERT_EQ(part(kContinue, 0, 1920, std::span(image).subspan(1920, 1920)), kRcSuccess);
     EXPECT_EQ(transfer(kContinue, 0, 3840, std::span(image).subspan(3840, 1920)), kRcInvalidInput);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -39,6 +40,7 @@ private:
 };
 
 // Opcodes and return codes, as the host's own constants.
+inline constexpr uint16_t kOpAbortBackground = 0x0005;
 inline constexpr uint16_t kOpBgStatus = 0x0002, kOpGetEvents = 0x0100, kOpClearEvents = 0x0101,
                           kOpGetPolicy = 0x0102, kOpSetPolicy = 0x0103, kOpGetFwInfo = 0x0200,
                           kOpTransferFw = 0x0201, kOpActivateFw = 0x0202, kOpGetTimestamp = 0x0300,
@@ -47,8 +49,11 @@ inline constexpr uint16_t kOpBgStatus = 0x0002, kOpGetEvents = 0x0100, kOpClearE
 inline constexpr uint16_t kRcSuccess = 0x00, kRcBgStarted = 0x01, kRcInvalidInput = 0x02,
                           kRcUnsupported = 0x03, kRcInternal = 0x04, kRcBusy = 0x06,
                           kRcFwInProgress = 0x08, kRcFwOutOfOrder = 0x09, kRcFwVerify = 0x0A,
-                          kRcInvalidSlot = 0x0B, kRcInvalidHandle = 0x0E,
-                          kRcInvalidPayloadLength = 0x16, kRcInvalidLog = 0x17;
+                          kRcInvalidSlot = 0x0B, kRcInvalidHandle = 0x0E, kRcAborted = 0x12,
+                          kRcInvalidPayloadLength = 0x16, kRcInvalidLog = 0x17,
+                          kRcRequestAbortNotSupported = 0x20;
+// Command Effects Log effect bits.
+inline constexpr uint16_t kEffectBackground = 1u << 6, kEffectAbortSupported = 1u << 8;
 inline constexpr uint16_t kNoCompletion = 0xFFFF;
 
 inline uint64_t le(std::span<const uint8_t> b, size_t off, unsigned width) {
@@ -224,6 +229,47 @@ public:
         r.out_length = out_length();
         r.out = read_payload(std::min<uint32_t>(r.out_length, payload_size_));
         return r;
+    }
+
+    // One Transfer FW command (offset in bytes); the immediate return code.
+    uint16_t transfer_fw(uint8_t action, uint8_t slot, uint32_t offset_bytes,
+                         std::span<const uint8_t> data) {
+        std::vector<uint8_t> in(0x80, 0);
+        in[0] = action;
+        in[1] = slot;
+        put(in, 4, offset_bytes / 128, 4);
+        in.insert(in.end(), data.begin(), data.end());
+        return exec(kOpTransferFw, in).rc;
+    }
+
+    // The Command Effects Log as opcode -> effects (Get Supported Logs, then Get Log).
+    std::map<uint16_t, uint16_t> command_effects() {
+        static const uint8_t kCel[16] = {0x0d, 0xa9, 0xc0, 0xb5, 0xbf, 0x41, 0x4b, 0x78,
+                                         0x8f, 0x79, 0x96, 0xb1, 0x62, 0x3b, 0x3f, 0x17};
+        std::map<uint16_t, uint16_t> effects;
+        auto logs = exec(kOpGetSupportedLogs);
+        if (logs.rc != kRcSuccess) {
+            ADD_FAILURE() << "Get Supported Logs failed";
+            return effects;
+        }
+        auto size = static_cast<uint32_t>(le(logs.out, 24, 4));
+        for (uint32_t off = 0; off < size;) {
+            uint32_t n = std::min<uint32_t>(size - off, payload_size_ & ~3u);
+            std::vector<uint8_t> in(std::begin(kCel), std::end(kCel));
+            put(in, 16, off, 4);
+            put(in, 20, n, 4);
+            auto part = exec(kOpGetLog, in);
+            if (part.rc != kRcSuccess) {
+                ADD_FAILURE() << "Get Log failed";
+                return effects;
+            }
+            for (uint32_t i = 0; i + 4 <= part.out.size(); i += 4) {
+                effects[static_cast<uint16_t>(le(part.out, i, 2))] =
+                    static_cast<uint16_t>(le(part.out, i + 2, 2));
+            }
+            off += n;
+        }
+        return effects;
     }
 
     // Follows a background operation to the end; its return code, or kNoCompletion.
