@@ -267,8 +267,10 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
 void Mailbox::follow_background(std::shared_ptr<Op> op, CancelToken cancel) {
     auto self = shared_from_this();
     auto check = [self, op]() -> Result<bool> {
-        const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
+        // The percentage first: read after Status, a completion between the two reads would
+        // be noticed one (backed-off) check late.
         const uint64_t bg = self->bar_.read64(self->reg(mbox_reg::kBackgroundStatus));
+        const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
         if (status == ~0ull || bg == ~0ull) {
             return self->gone("the mailbox background status");
         }
