@@ -10,12 +10,16 @@
 //
 // Every part is one Bulk-priority mailbox transaction inside a "firmware" session, so a second
 // transfer on the same device cannot interleave while interactive calls (Identify, health) still
-// get through between parts. Parts are the largest whole 128-byte units that fit the payload
+// get through between parts, and while a part runs in the background (the channel's background
+// slot, daemon/channel.hpp). Parts are the largest whole 128-byte units that fit the payload
 // area; the image is read one part ahead (to know which part is the last, for End), so at most
 // two parts are in memory.
 //
 // Cancel is a flag, observed before every read and every part and while a background Transfer
-// FW is followed. Once activating, the job can no longer be cancelled (NotCancellable).
+// FW is followed: a part running in the background is then ended with Request Abort Background
+// Operation where the device lists it (ManagedDevice does that), or waited out where not,
+// before the transfer is aborted. Once activating, the job can no longer be cancelled
+// (NotCancellable).
 // status() and cancel() may be called from any thread.
 #pragma once
 
