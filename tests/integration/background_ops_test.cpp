@@ -7,14 +7,12 @@
 
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <optional>
 
 #include "dbus/generated/Events_proxy.h"
 #include "dbus/generated/Firmware_proxy.h"
 #include "dbus/generated/Job_proxy.h"
-#include "emu/firmware_image.hpp"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
 #include "tests/integration/proxies.hpp"
@@ -128,12 +126,7 @@ protected:
     fs::path image(uint64_t payload) {
         const fs::path path = work_dir() / ("image-" + std::to_string(payload) + ".bin");
         if (!fs::exists(path)) {
-            emu::PatternFirmwareImage image("BG TEST " + std::to_string(payload % 100), payload);
-            std::vector<uint8_t> bytes(image.size());
-            image.read(0, bytes);
-            std::ofstream(path, std::ios::binary)
-                .write(reinterpret_cast<const char*>(bytes.data()),
-                       static_cast<std::streamsize>(bytes.size()));
+            write_firmware_image(path, "BG TEST " + std::to_string(payload % 100), payload);
         }
         return path;
     }

@@ -23,17 +23,6 @@ namespace fs = std::filesystem;
 constexpr const char* kFirmware = "org.cxlmgr1.Firmware";
 constexpr const char* kJob = "org.cxlmgr1.Job";
 
-void write_image(const fs::path& path, const std::string& revision, uint64_t payload) {
-    emu::PatternFirmwareImage image(revision, payload);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    std::vector<uint8_t> piece(1 << 20);
-    for (uint64_t off = 0; off < image.size(); off += piece.size()) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(piece.size(), image.size() - off));
-        image.read(off, std::span<uint8_t>(piece.data(), n));
-        out.write(reinterpret_cast<const char*>(piece.data()), static_cast<std::streamsize>(n));
-    }
-}
-
 class FirmwareFaultTest : public DaemonTest, public ::testing::WithParamInterface<std::string> {
 protected:
     void SetUp() override {
@@ -89,7 +78,7 @@ protected:
 TEST_P(FirmwareFaultTest, TheNextUpdateSucceeds) {
     const std::string fault = GetParam();
     const fs::path image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 5.0", 4 << 20);
+    write_firmware_image(image, "EMU FW 5.0", 4 << 20);
     wait_for_startup_commands("emu0");
     auto job = start_update(image);
     ASSERT_TRUE(eventually([&] { return job_property<uint64_t>(job, "BytesDone") > 0; }, 60s, 5ms));
@@ -98,7 +87,7 @@ TEST_P(FirmwareFaultTest, TheNextUpdateSucceeds) {
     EXPECT_EQ(first, "failed") << "the fault was meant for the transfer: " << daemon().log();
     EXPECT_FALSE(fs::exists(work_dir() / "state" / "firmware-emu0.transfer")) << daemon().log();
 
-    write_image(image, "EMU FW 5.1", 100000);
+    write_firmware_image(image, "EMU FW 5.1", 100000);
     auto next = start_update(image);
     EXPECT_EQ(final_state(next), "completed") << job_property<std::string>(next, "Error") << "\n"
                                               << daemon().log();
