@@ -121,7 +121,10 @@ TEST(EventRecord, DramAndMemoryModuleAndVendor) {
     auto vj = event_record_to_json(*vendor);
     EXPECT_EQ(vj["uuid"], "12345678-1234-1234-1234-123456789abc");
     EXPECT_FALSE(vj.contains("dpa"));
-    EXPECT_EQ(vj["raw"].get_binary(), v);
+    // Compared as plain vectors: clang finds byte_container_with_subtype == vector ambiguous in
+    // C++20 (the reversed candidate), GCC does not.
+    const std::vector<uint8_t>& raw = vj["raw"].get_binary();
+    EXPECT_EQ(raw, v);
 }
 
 TEST(EventRecord, MalformedRecords) {
