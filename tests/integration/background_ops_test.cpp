@@ -117,8 +117,16 @@ protected:
     }
     void start_devices(const std::vector<nlohmann::json>& devices) {
         start_daemon(DaemonOptions::configured(daemon_config(devices)));
+        connect_client();
+    }
+    void connect_client() {
         conn_ = connect();
         conn_->enterEventLoopAsync();
+    }
+    // The client's loop must end before the bus goes, or its thread throws Disconnected.
+    void TearDown() override {
+        conn_.reset();
+        DaemonTest::TearDown();
     }
 
     // An image of `payload` bytes: up to 1 KiB fits one Transfer FW part (a Full transfer),
@@ -254,14 +262,22 @@ TEST_F(BackgroundOpsTest, SigtermMidPartAbortsThePartAndLeavesNoTransferOpen) {
     conn_.reset();
     ASSERT_EQ(stop_daemon(30s), std::optional<int>(0));
 
-    start_devices({device});
+    // The fixture starts one daemon per test: the second one on the same state directory and
+    // description is started here.
+    const DaemonOptions options = DaemonOptions::configured(daemon_config({device}));
+    DaemonProcess again(address(), work_dir(), options);
+    connect_client();
     const Bos after = bos("slow0");
     EXPECT_FALSE(after.running);
     EXPECT_EQ(after.return_code, kAborted) << "the stop waited the part out";
-    auto next = start_update("slow0", image(512));
-    auto next_outcome = next->wait();
-    ASSERT_TRUE(next_outcome.has_value());
-    EXPECT_EQ(next_outcome->first, "completed") << next_outcome->second;
+    {
+        auto next = start_update("slow0", image(512));
+        auto next_outcome = next->wait();
+        ASSERT_TRUE(next_outcome.has_value());
+        EXPECT_EQ(next_outcome->first, "completed") << next_outcome->second;
+    }
+    conn_.reset();
+    EXPECT_EQ(again.terminate(30s), std::optional<int>(0)) << again.log();
 }
 
 }  // namespace
