@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bench/events_bench_clients.hpp"
+#include "bench/percentiles.hpp"
 #include "emu/firmware_image.hpp"
 #include "harness/daemon_harness.hpp"
 
@@ -39,6 +40,8 @@ using namespace cxlmgr::testing;
 using cxlmgr::bench::Clock;
 using cxlmgr::bench::EventSubscriber;
 using cxlmgr::bench::Injector;
+using cxlmgr::bench::Percentiles;
+using cxlmgr::bench::percentiles;
 
 constexpr const char* kService = "org.cxlmgr1";
 constexpr const char* kFirmware = "org.cxlmgr1.Firmware";
@@ -50,26 +53,7 @@ struct Options {
     int cancels = 5;
 };
 
-struct Stats {
-    size_t n = 0;
-    double min = 0, p50 = 0, p99 = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-    Stats s;
-    if (v.empty()) {
-        return s;
-    }
-    std::sort(v.begin(), v.end());
-    s.n = v.size();
-    s.min = v.front();
-    s.p50 = v[v.size() / 2];
-    s.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
-    s.max = v.back();
-    return s;
-}
-
-void row(const char* name, const Stats& s, const char* unit) {
+void row(const char* name, const Percentiles& s, const char* unit) {
     std::printf("%-46s n %6zu  min %9.1f  p50 %9.1f  p99 %9.1f  max %9.1f %s\n", name, s.n, s.min,
                 s.p50, s.p99, s.max, unit);
 }
@@ -268,16 +252,16 @@ int run(const Options& o) {
     std::printf("image %llu MiB; update ended %s in %.2f s: %.2f MiB/s\n",
                 static_cast<unsigned long long>(o.image_mib), update_state.c_str(), seconds,
                 static_cast<double>(o.image_mib) / seconds);
-    const Stats ii = stats(idle_identify), bi = stats(busy_identify);
+    const Percentiles ii = percentiles(idle_identify), bi = percentiles(busy_identify);
     row("Identify fast0 idle (us)", ii, "");
     row("Identify fast0 during the update (us)", bi, "");
     std::printf("  ratio p99 during / idle: %.2f\n", bi.p99 / ii.p99);
-    const Stats ie = stats(idle_events), be = stats(busy_events);
+    const Percentiles ie = percentiles(idle_events), be = percentiles(busy_events);
     row("InjectEvent -> Event fast0 idle (ms)", ie, "");
     row("InjectEvent -> Event fast0 during the update (ms)", be, "");
 
-    const Stats ca = stats(cancel_times(bus.address(), "slow0", small, o.cancels));
-    const Stats cw = stats(cancel_times(bus.address(), "slow1", small, o.cancels));
+    const Percentiles ca = percentiles(cancel_times(bus.address(), "slow0", small, o.cancels));
+    const Percentiles cw = percentiles(cancel_times(bus.address(), "slow1", small, o.cancels));
     row("Cancel -> Finished(cancelled), 0x0005 (ms)", ca, "");
     row("Cancel -> Finished(cancelled), no 0x0005 (ms)", cw, "");
 

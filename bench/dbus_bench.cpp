@@ -20,25 +20,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/percentiles.hpp"
 #include "harness/daemon_harness.hpp"
 
 namespace {
 
 using namespace cxlmgr::testing;
+using cxlmgr::bench::Percentiles;
+using cxlmgr::bench::percentiles;
 using Clock = std::chrono::steady_clock;
-
-struct Stats {
-    double p50 = 0, p99 = 0, mean = 0;
-};
-
-Stats stats(std::vector<double> us) {
-    std::sort(us.begin(), us.end());
-    Stats s;
-    s.p50 = us[us.size() / 2];
-    s.p99 = us[std::min(us.size() - 1, us.size() * 99 / 100)];
-    s.mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
-    return s;
-}
 
 template <typename F>
 double time_us(F&& f) {
@@ -104,18 +94,19 @@ int run(int calls) {
             }
         }
     }
-    const Stats id = stats(t_identify), pg = stats(t_ping), gi = stats(t_getid);
+    const Percentiles id = percentiles(t_identify), pg = percentiles(t_ping),
+                      gi = percentiles(t_getid);
     std::printf(
         "dbus_bench: %d calls each, one sd-bus client, private dbus-daemon, "
         "cxlmgrd --emulate 1\n",
         calls);
     std::printf("%-34s %9s %9s %9s\n", "call", "p50 us", "p99 us", "mean us");
-    auto row = [](const char* name, const Stats& s) {
+    auto row = [](const char* name, const Percentiles& s) {
         std::printf("%-34s %9.1f %9.1f %9.1f\n", name, s.p50, s.p99, s.mean);
     };
     row("Device.Identify (cxlmgrd, emu0)", id);
-    row("Device.Command(0x4000) (emu0)", stats(t_command));
-    row("Properties.Get State (emu0)", stats(t_state));
+    row("Device.Command(0x4000) (emu0)", percentiles(t_command));
+    row("Properties.Get State (emu0)", percentiles(t_state));
     row("Peer.Ping (cxlmgrd)", pg);
     row("GetId (dbus-daemon)", gi);
     std::printf("ratio Identify/Ping:   p50 %.2f  p99 %.2f\n", id.p50 / pg.p50, id.p99 / pg.p99);

@@ -41,10 +41,10 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/event_journal.hpp"
-#include "harness/daemon_harness.hpp"
 #include "bench/events_bench_clients.hpp"
 #include "bench/events_bench_stats.hpp"
+#include "daemon/event_journal.hpp"
+#include "harness/daemon_harness.hpp"
 
 namespace {
 

@@ -9,14 +9,6 @@
 
 namespace cxlmgr::bench {
 
-Percentiles percentiles(std::vector<double> v) {
-    if (v.empty()) {
-        return {};
-    }
-    std::sort(v.begin(), v.end());
-    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)], v.back()};
-}
-
 double us(Clock::duration d) {
     return std::chrono::duration<double, std::micro>(d).count();
 }

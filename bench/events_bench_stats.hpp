@@ -11,14 +11,10 @@
 #include <vector>
 
 #include "bench/events_bench_clients.hpp"
+#include "bench/percentiles.hpp"
 
 namespace cxlmgr::bench {
 
-struct Percentiles {
-    double p50 = 0, p99 = 0, max = 0;
-};
-
-Percentiles percentiles(std::vector<double> v);
 double us(Clock::duration d);
 // CPU time of every thread of `pid` (schedstat), in ns.
 long long cpu_ns(pid_t pid);

@@ -15,9 +15,10 @@
 #include <future>
 #include <vector>
 
+#include "bench/percentiles.hpp"
+#include "daemon/firmware_job.hpp"
 #include "emu/firmware_image.hpp"
 #include "emu/type3_device.hpp"
-#include "daemon/firmware_job.hpp"
 
 namespace {
 
@@ -30,24 +31,6 @@ constexpr uint64_t kPayload = (64ull << 20) - 128;
 
 double us_since(BenchClock::time_point t0) {
     return std::chrono::duration<double, std::micro>(BenchClock::now() - t0).count();
-}
-
-struct Stats {
-    size_t n = 0;
-    double p50 = 0, p99 = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-    Stats s;
-    if (v.empty()) {
-        return s;
-    }
-    std::sort(v.begin(), v.end());
-    s.n = v.size();
-    s.p50 = v[v.size() / 2];
-    s.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
-    s.max = v.back();
-    return s;
 }
 
 double identify_once(ManagedDevice& device) {
@@ -137,8 +120,8 @@ int main() {
                      final_status.error.c_str());
         return 1;
     }
-    auto si = stats(idle);
-    auto sb = stats(busy);
+    auto si = bench::percentiles(idle);
+    auto sb = bench::percentiles(busy);
     double mib = static_cast<double>(image.size()) / (1 << 20);
     std::printf("image: %.1f MiB, payload %u bytes\n", mib, (*device)->properties().payload_size);
     std::printf("Identify idle:          n=%zu p50=%.1f us p99=%.1f us max=%.1f us\n", si.n, si.p50,

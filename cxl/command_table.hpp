@@ -1,7 +1,8 @@
 // The host's one table of mailbox commands: for every opcode the host knows, its specification
 // name (which every message about the command uses), the input length rule, the minimum output
-// length, what the command changes on the device (the raw command policy reads this), and how
-// long it may run in the background. Opcode numbers are spelled here and nowhere else on the
+// length, what the command changes on the device (the raw command policy reads this), and, for
+// background commands, how long a run is expected to take (the mailbox scales its completion
+// polling to it) and how long it may take. Opcode numbers are spelled here and nowhere else on the
 // host side; return codes live in cxl/return_code.hpp. The emulated device (emu/) keeps its own
 // table on purpose: it is the other side of the wire. How to add a command: docs/COMMANDS.md.
 //
@@ -130,6 +131,15 @@ inline constexpr std::chrono::milliseconds kScanMediaBackgroundTimeout{std::chro
 // Sanitize and Media Operations overwrite every cell: hours on large devices.
 inline constexpr std::chrono::milliseconds kMediaBackgroundTimeout{std::chrono::hours(4)};
 
+// How long a background command is expected to run on a typical device: the mailbox derives its
+// completion polling from it (background_poll_backoff in cxl/mailbox.hpp). Not a limit.
+// One Transfer FW part (one payload of flash): milliseconds on fast parts, seconds on slow ones.
+inline constexpr std::chrono::milliseconds kFirmwarePartExpected{5};
+// Activate FW swaps slots (online) or only marks one for the next reset.
+inline constexpr std::chrono::milliseconds kActivateExpected{100};
+inline constexpr std::chrono::milliseconds kScanMediaExpected{std::chrono::seconds(10)};
+inline constexpr std::chrono::milliseconds kMediaExpected{std::chrono::minutes(1)};
+
 struct CommandSpec {
     uint16_t opcode = 0;
     std::string_view name;  // as the CXL specification spells it
@@ -137,6 +147,8 @@ struct CommandSpec {
     uint32_t min_output = 0;  // bytes a successful answer carries at least
     Effects effects;
     std::chrono::milliseconds background_timeout = kDefaultBackgroundTimeout;
+    // Background commands only: how long a run usually takes (0: not a background command).
+    std::chrono::milliseconds expected_duration{0};
 
     // No effect flag: the command only reads.
     [[nodiscard]] constexpr bool read_only() const { return effects.none(); }
@@ -145,7 +157,7 @@ struct CommandSpec {
 // Sorted by opcode (checked at compile time below).
 inline constexpr std::array kCommandTable = {
     // clang-format off
-    //          opcode                                    name                                   input           min out  effects
+    //          opcode                                    name                                   input           min out  effects  background timeout, expected duration
     CommandSpec{opcode::kIdentify,                         "Identify",                           kNoInput,       0x12,    {}},
     CommandSpec{opcode::kBackgroundOperationStatus,        "Background Operation Status",        kNoInput,       8,       {}},
     // Stops whatever the operation was changing, part way through.
@@ -157,8 +169,8 @@ inline constexpr std::array kCommandTable = {
     // Four bytes in CXL 2.0, five with the r3.1 dynamic capacity log.
     CommandSpec{opcode::kSetEventInterruptPolicy,          "Set Event Interrupt Policy",         at_least(4),    0,       Effect::Config},
     CommandSpec{opcode::kGetFwInfo,                        "Get FW Info",                        kNoInput,       0x50,    {}},
-    CommandSpec{opcode::kTransferFw,                       "Transfer FW",                        at_least(0x80), 0,       Effect::Config | Effect::Background, kFirmwareBackgroundTimeout},
-    CommandSpec{opcode::kActivateFw,                       "Activate FW",                        exactly(2),     0,       Effect::Config | Effect::Background, kFirmwareBackgroundTimeout},
+    CommandSpec{opcode::kTransferFw,                       "Transfer FW",                        at_least(0x80), 0,       Effect::Config | Effect::Background, kFirmwareBackgroundTimeout, kFirmwarePartExpected},
+    CommandSpec{opcode::kActivateFw,                       "Activate FW",                        exactly(2),     0,       Effect::Config | Effect::Background, kFirmwareBackgroundTimeout, kActivateExpected},
     CommandSpec{opcode::kGetTimestamp,                     "Get Timestamp",                      kNoInput,       8,       {}},
     CommandSpec{opcode::kSetTimestamp,                     "Set Timestamp",                      exactly(8),     0,       Effect::Policy},
     CommandSpec{opcode::kGetSupportedLogs,                 "Get Supported Logs",                 kNoInput,       8,       {}},
@@ -184,11 +196,11 @@ inline constexpr std::array kCommandTable = {
     CommandSpec{opcode::kClearPoison,                      "Clear Poison",                       exactly(0x48),  0,       Effect::Data | Effect::Log},
     CommandSpec{opcode::kGetScanMediaCapabilities,         "Get Scan Media Capabilities",        exactly(0x10),  4,       {}},
     // Adds what it finds to the poison list.
-    CommandSpec{opcode::kScanMedia,                        "Scan Media",                         exactly(0x11),  0,       Effect::Log | Effect::Background, kScanMediaBackgroundTimeout},
+    CommandSpec{opcode::kScanMedia,                        "Scan Media",                         exactly(0x11),  0,       Effect::Log | Effect::Background, kScanMediaBackgroundTimeout, kScanMediaExpected},
     CommandSpec{opcode::kGetScanMediaResults,              "Get Scan Media Results",             kNoInput,       0x20,    {}},
-    CommandSpec{opcode::kSanitize,                         "Sanitize",                           kNoInput,       0,       Effect::Data | Effect::Security | Effect::Background, kMediaBackgroundTimeout},
+    CommandSpec{opcode::kSanitize,                         "Sanitize",                           kNoInput,       0,       Effect::Data | Effect::Security | Effect::Background, kMediaBackgroundTimeout, kMediaExpected},
     CommandSpec{opcode::kSecureErase,                      "Secure Erase",                       kNoInput,       0,       Effect::Data | Effect::Security},
-    CommandSpec{opcode::kMediaOperations,                  "Media Operations",                   at_least(8),    0,       Effect::Data | Effect::Background, kMediaBackgroundTimeout},
+    CommandSpec{opcode::kMediaOperations,                  "Media Operations",                   at_least(8),    0,       Effect::Data | Effect::Background, kMediaBackgroundTimeout, kMediaExpected},
     CommandSpec{opcode::kGetSecurityState,                 "Get Security State",                 kNoInput,       4,       {}},
     // clang-format on
 };
@@ -204,6 +216,19 @@ constexpr bool strictly_increasing() {
 }
 }  // namespace detail
 static_assert(detail::strictly_increasing(), "kCommandTable must be sorted by opcode, unique");
+
+namespace detail {
+constexpr bool background_rows_expect_a_duration() {
+    for (const auto& spec : kCommandTable) {
+        if (spec.effects.has(Effect::Background) != (spec.expected_duration.count() > 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+}  // namespace detail
+static_assert(detail::background_rows_expect_a_duration(),
+              "exactly the rows with Effect::Background give an expected duration");
 
 namespace detail {
 // The index of `opcode`'s row, kCommandTable.size() when it has none. An index rather than a
@@ -233,6 +258,13 @@ consteval const CommandSpec& command_spec(uint16_t opcode) {
         throw std::logic_error("opcode without a row in kCommandTable");
     }
     return kCommandTable[index];
+}
+
+// Whether the command may run as a background operation. An unknown (vendor) opcode may: the
+// host cannot tell, so it is arbitrated like one.
+constexpr bool command_may_run_in_background(uint16_t opcode) {
+    const size_t index = detail::row_index(opcode);
+    return index == kCommandTable.size() || kCommandTable[index].effects.has(Effect::Background);
 }
 
 // The raw command policy: a known opcode with no effect flag only reads. An unknown (vendor)

@@ -1,5 +1,6 @@
 #include "cxl/mailbox.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
@@ -16,6 +17,8 @@ struct Mailbox::Op {
     CancelToken cancel;
     Callback done;
     unsigned percent = 0;
+    Clock::time_point background_deadline{};
+    bool abort_requested = false;  // the caller asked the device to end the operation
 };
 
 Mailbox::Mailbox(Private, boost::asio::any_io_executor executor,
@@ -27,7 +30,30 @@ Mailbox::Mailbox(Private, boost::asio::any_io_executor executor,
       bar_(*map_.bar),
       config_(config),
       name_(device_->name()),
-      payload_size_(payload_size) {}
+      payload_size_(payload_size) {
+    // A background operation left by a previous owner (or a daemon that crashed) is tracked like
+    // one of ours whose following ended: background commands are refused until it is over.
+    const uint64_t status = bar_.read64(reg(mbox_reg::kStatus));
+    if (status != ~0ull && (status & kStatusBackgroundOperation) != 0) {
+        const uint64_t bg = bar_.read64(reg(mbox_reg::kBackgroundStatus));
+        background_ = Background{field16(bg, 0), false};
+        log::warning(name_, ": ", opcode::describe(field16(bg, 0)),
+                     " is running in the background (", (bg >> 16) & 0x7F,
+                     "% done), left by a previous owner of the mailbox");
+    }
+}
+
+Backoff background_poll_backoff(std::chrono::microseconds expected) {
+    using std::chrono::microseconds;
+    if (expected.count() <= 0) {
+        expected = std::chrono::milliseconds(100);
+    }
+    const microseconds first =
+        std::clamp<microseconds>(expected / 50, microseconds(50), std::chrono::milliseconds(20));
+    const microseconds cap = std::clamp<microseconds>(expected / 4, std::chrono::milliseconds(2),
+                                                      std::chrono::seconds(1));
+    return Backoff{first, std::max(first, cap), 2};
+}
 
 uint32_t Mailbox::payload_size() const {
     std::lock_guard lock(mutex_);
@@ -37,6 +63,19 @@ uint32_t Mailbox::payload_size() const {
 bool Mailbox::in_flight() const {
     std::lock_guard lock(mutex_);
     return in_flight_;
+}
+
+std::optional<uint16_t> Mailbox::background_opcode() const {
+    std::lock_guard lock(mutex_);
+    return background_ ? std::optional<uint16_t>(background_->opcode) : std::nullopt;
+}
+
+Result<bool> Mailbox::background_running() {
+    const uint64_t status = bar_.read64(reg(mbox_reg::kStatus));
+    if (status == ~0ull) {
+        return gone("the mailbox Status register");
+    }
+    return (status & kStatusBackgroundOperation) != 0;
 }
 
 std::optional<Error> Mailbox::failure() const {
@@ -59,6 +98,18 @@ Status Mailbox::begin(const MailboxRequest& request) {
     if (in_flight_) {
         return Error(Errc::Busy, name_ + ": " + opcode::describe(in_flight_opcode_) +
                                      " is still in flight on this mailbox");
+    }
+    if (background_ && command_may_run_in_background(request.opcode)) {
+        // One not followed any more (cancelled, timed out, found at open) may have ended since.
+        const uint64_t status = bar_.read64(reg(mbox_reg::kStatus));
+        if (!background_->followed && status != ~0ull &&
+            (status & kStatusBackgroundOperation) == 0) {
+            background_.reset();
+        } else {
+            return Error(Errc::Busy, name_ + ": " + opcode::describe(background_->opcode) +
+                                         " is still running in the background on this mailbox; " +
+                                         opcode::describe(request.opcode) + " not sent");
+        }
     }
     if (request.input.size() > payload_size_) {
         return Error(Errc::InvalidArgument,
@@ -102,7 +153,7 @@ Status Mailbox::ring(uint16_t opcode, ByteSpan input) {
 }
 
 void Mailbox::async_command(MailboxRequest request, CancelToken cancel, Callback done) {
-    auto op = std::make_shared<Op>(Op{std::move(request), std::move(cancel), std::move(done), 0});
+    auto op = std::make_shared<Op>(Op{std::move(request), std::move(cancel), std::move(done)});
     Status s = begin(op->request);
     if (s.ok()) {
         s = ring(op->request.opcode, op->request.input);
@@ -173,7 +224,33 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
     r.return_code = field16(status, 32);
     r.vendor_status = field16(status, 48);
     if (r.return_code == static_cast<uint16_t>(ReturnCode::BackgroundCommandStarted)) {
-        follow_background(std::move(op));
+        std::optional<uint16_t> running;
+        {
+            std::lock_guard lock(mutex_);
+            if (background_) {
+                running = background_->opcode;
+            } else {
+                // The foreground phase is over: the doorbell is clear, other commands may go.
+                in_flight_ = false;
+                background_ = Background{r.opcode, true};
+            }
+        }
+        if (running) {
+            // begin() refused this opcode while one runs, unless the table says it never runs
+            // in the background: the device broke the protocol (or the table is wrong).
+            finish(op, Error(Errc::DeviceError, name_ + ": " + opcode::describe(r.opcode) +
+                                                    " answered Background Command Started "
+                                                    "while " +
+                                                    opcode::describe(*running) +
+                                                    " runs in the background"));
+            return;
+        }
+        if (op->request.options.on_background_started) {
+            op->request.options.on_background_started();
+        }
+        op->background_deadline = Clock::now() + op->request.options.background_timeout;
+        CancelToken cancel = op->cancel;
+        follow_background(std::move(op), std::move(cancel));
         return;
     }
     if (r.return_code == static_cast<uint16_t>(ReturnCode::Success)) {
@@ -187,11 +264,13 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
     finish(op, std::move(r));
 }
 
-void Mailbox::follow_background(std::shared_ptr<Op> op) {
+void Mailbox::follow_background(std::shared_ptr<Op> op, CancelToken cancel) {
     auto self = shared_from_this();
     auto check = [self, op]() -> Result<bool> {
-        const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
+        // The percentage first: read after Status, a completion between the two reads would
+        // be noticed one (backed-off) check late.
         const uint64_t bg = self->bar_.read64(self->reg(mbox_reg::kBackgroundStatus));
+        const uint64_t status = self->bar_.read64(self->reg(mbox_reg::kStatus));
         if (status == ~0ull || bg == ~0ull) {
             return self->gone("the mailbox background status");
         }
@@ -202,10 +281,10 @@ void Mailbox::follow_background(std::shared_ptr<Op> op) {
                 op->request.options.on_progress(percent);
             }
         }
-        return (status & kStatusBackgroundOperation) == 0 || percent == 100;
+        return (status & kStatusBackgroundOperation) == 0;  // not 100%: an abort ends below it
     };
-    async_poll(executor_, config_.background_backoff,
-               Clock::now() + op->request.options.background_timeout, op->cancel, std::move(check),
+    async_poll(executor_, background_poll_backoff(op->request.options.expected_duration),
+               op->background_deadline, std::move(cancel), std::move(check),
                [self, op](Status s) { self->on_background_done(op, std::move(s)); });
 }
 
@@ -218,63 +297,51 @@ void Mailbox::on_background_done(std::shared_ptr<Op> op, Status status) {
             e.message = what + " did not complete in the background within " +
                         ms(op->request.options.background_timeout) + " (" + progress + ")";
         } else if (e.code == Errc::Cancelled) {
-            e.message = what + " was cancelled while running in the background (" + progress +
-                        "); the device may still complete it";
-            if (op->request.options.abort_background_on_cancel) {
-                abort_background(std::move(op), std::move(e));
+            if (!op->abort_requested && op->request.options.on_cancel_in_background &&
+                op->request.options.on_cancel_in_background()) {
+                // Followed on to its end, which the abort brings soon: the slot it holds in the
+                // daemon's channel is freed only once the device is done with it.
+                op->abort_requested = true;
+                follow_background(std::move(op), CancelToken{});
                 return;
             }
+            e.message = what + " was cancelled while running in the background (" + progress +
+                        "); the device may still complete it";
         }
-        finish(op, std::move(e));
+        // Still running on the device as far as we know: it stays tracked.
+        finish_background(op, e.code != Errc::Timeout && e.code != Errc::Cancelled, std::move(e));
         return;
     }
     const uint64_t bg = bar_.read64(reg(mbox_reg::kBackgroundStatus));
     if (bg == ~0ull) {
-        finish(op, gone("the mailbox background status"));
+        finish_background(op, false, gone("the mailbox background status"));
         return;
     }
     if (field16(bg, 0) != op->request.opcode) {
-        finish(op, Error(Errc::DeviceError, what +
-                                                " completed, but the background status "
-                                                "reports opcode " +
-                                                hex(field16(bg, 0), 4)));
+        finish_background(op, true,
+                          Error(Errc::DeviceError, what +
+                                                       " completed, but the background status "
+                                                       "reports opcode " +
+                                                       hex(field16(bg, 0), 4)));
         return;
     }
     MailboxResponse r;
     r.opcode = op->request.opcode;
     r.background = true;
+    r.percent = op->percent;
     r.return_code = field16(bg, 32);
     r.vendor_status = field16(bg, 48);
-    if (r.return_code == static_cast<uint16_t>(ReturnCode::Success)) {
-        auto out = read_output(r.opcode);
-        if (!out.ok()) {
-            finish(op, std::move(out).error());
-            return;
-        }
-        r.output = std::move(*out);
-    }
-    finish(op, std::move(r));
-}
-
-void Mailbox::abort_background(std::shared_ptr<Op> op, Error cancelled) {
-    Status s = ring(opcode::kRequestAbortBackgroundOperation, {});
-    if (!s.ok()) {
-        cancelled.message +=
-            "; Request Abort Background Operation could not be sent: " + s.error().message;
-        finish(op, std::move(cancelled));
+    if (op->abort_requested && r.return_code != static_cast<uint16_t>(ReturnCode::Success)) {
+        finish_background(op, true,
+                          Error(Errc::Cancelled, what +
+                                                     " was cancelled while running in the "
+                                                     "background and ended, after Request Abort "
+                                                     "Background Operation, with " +
+                                                     describe_return_code(r.return_code) + " (" +
+                                                     std::to_string(r.percent) + "% done)"));
         return;
     }
-    wait_doorbell(op, opcode::kRequestAbortBackgroundOperation,
-                  [self = shared_from_this(), op, cancelled](Result<uint64_t> st) mutable {
-                      if (!st.ok()) {
-                          cancelled.message +=
-                              "; Request Abort Background Operation failed: " + st.error().message;
-                      } else {
-                          cancelled.message += "; Request Abort Background Operation answered " +
-                                               describe_return_code(field16(*st, 32));
-                      }
-                      self->finish(op, std::move(cancelled));
-                  });
+    finish_background(op, true, std::move(r));
 }
 
 Result<Bytes> Mailbox::read_output(uint16_t opcode) {
@@ -315,6 +382,37 @@ void Mailbox::finish(const std::shared_ptr<Op>& op, Result<MailboxResponse> resu
         in_flight_ = false;
     }
     op->done(std::move(result));
+}
+
+void Mailbox::finish_background(const std::shared_ptr<Op>& op, bool ended,
+                                Result<MailboxResponse> result) {
+    {
+        std::lock_guard lock(mutex_);
+        if (ended) {
+            background_.reset();
+        } else if (background_) {
+            background_->followed = false;
+        }
+    }
+    op->done(std::move(result));
+}
+
+void Mailbox::async_wait_background_idle(std::chrono::steady_clock::time_point deadline,
+                                         std::chrono::milliseconds expected, CancelToken cancel,
+                                         std::function<void(Status)> done) {
+    auto self = shared_from_this();
+    auto check = [self]() -> Result<bool> {
+        CXLMGR_ASSIGN(const bool running, self->background_running());
+        if (!running) {
+            std::lock_guard lock(self->mutex_);
+            if (self->background_ && !self->background_->followed) {
+                self->background_.reset();
+            }
+        }
+        return !running;
+    };
+    async_poll(executor_, background_poll_backoff(expected), deadline, std::move(cancel),
+               std::move(check), std::move(done));
 }
 
 }  // namespace cxlmgr::cxl

@@ -32,6 +32,7 @@
 #include "daemon/firmware_updates.hpp"
 #include "daemon/options.hpp"
 #include "daemon/probe.hpp"
+#include "daemon/state_dir_lock.hpp"
 #include "dbus/service.hpp"
 #include "pci/config_dump.hpp"
 
@@ -97,13 +98,17 @@ Result<std::optional<gid_t>> resolve_group(const std::string& name) {
     return std::optional<gid_t>(g->gr_gid);
 }
 
-Status prepare_state_dir(const std::string& dir) {
+// Creates the state directory and locks it (daemon/state_dir_lock.hpp) before anything else
+// there is read or written: a second daemon on the same directory leaves here, having changed
+// nothing but the lock file's existence.
+Result<daemon::StateDirLock> prepare_state_dir(const std::string& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) {
         return Error(Errc::IoError,
                      "cannot create the state directory " + dir + ": " + ec.message());
     }
+    CXLMGR_ASSIGN(daemon::StateDirLock lock, daemon::StateDirLock::acquire(dir));
     if (::access(dir.c_str(), W_OK) != 0) {
         return Error(Errc::PermissionDenied, "the state directory " + dir + " is not writable");
     }
@@ -112,7 +117,7 @@ Status prepare_state_dir(const std::string& dir) {
         return Error(Errc::IoError, "cannot restrict the state directory " + dir +
                                         " to its owner: " + errno_text(errno));
     }
-    return ok_status();
+    return lock;
 }
 
 // What the main loop's handlers share. They run on io_ only, inside run(), and io_ is destroyed
@@ -264,9 +269,10 @@ Result<std::vector<daemon::DeviceSpec>> discover_devices() {
 }
 
 int run_service(const daemon::Options& opts, const daemon::DaemonConfig& config) {
-    auto state = prepare_state_dir(opts.state_dir);
-    if (!state.ok()) {
-        log::error(state.error().message);
+    // Held until this function returns, after the shutdown: the process's whole service life.
+    auto state_lock = prepare_state_dir(opts.state_dir);
+    if (!state_lock.ok()) {
+        log::error("cannot start: ", state_lock.error().message);
         return kExitFailure;
     }
     auto gid = resolve_group(config.authorized_group);

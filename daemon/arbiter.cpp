@@ -43,7 +43,9 @@ void Arbiter::shutdown() {
         channel->close(Error(Errc::DeviceGone, "the daemon is stopping"),
                        [done] { done->set_value(); });
     }
-    // Transports bound their own waits (doorbell 2 s, DOE 1 s + abort 1 s), so this ends.
+    // Transports bound their own waits (doorbell 2 s, DOE 1 s + abort 1 s; a background
+    // operation its background timeout, and devices are closed before this, which asks the
+    // device to abort one where it can), so this ends.
     for (auto& f : drained) {
         f.wait();
     }

@@ -22,6 +22,52 @@ std::string_view priority_name(Priority priority) {
     return "?";
 }
 
+// Strand-only except `reported`, which any thread may race to set.
+struct Completion::State {
+    std::weak_ptr<Channel> channel;
+    std::string description;
+    bool background_slot = false;
+    std::atomic<bool> reported{false};  // finished() was called
+    std::atomic<bool> foreground_reported{false};
+    bool foreground_released = false;  // strand: running_ no longer this transaction's
+    bool done = false;                 // strand: fully released
+};
+
+void Completion::foreground_done() const {
+    auto channel = state_->channel.lock();
+    if (!channel) {
+        return;
+    }
+    if (!state_->background_slot) {
+        log::error(channel->name(), ": ", state_->description,
+                   " reported a background operation without holding the background slot "
+                   "(ignored)");
+        return;
+    }
+    if (state_->foreground_reported.exchange(true)) {
+        return;
+    }
+    boost::asio::post(channel->executor(),
+                      [channel, state = state_] { channel->release(state, false); });
+}
+
+void Completion::finished(bool succeeded) const {
+    auto channel = state_->channel.lock();
+    if (state_->reported.exchange(true)) {
+        if (channel) {
+            log::error(channel->name(), ": a transaction reported completion twice (ignored)");
+        }
+        return;
+    }
+    if (!channel) {
+        return;
+    }
+    (succeeded ? channel->completed_ : channel->failed_).fetch_add(1, std::memory_order_relaxed);
+    // Always hop through the executor: a transport completing inline must not re-enter.
+    boost::asio::post(channel->executor(),
+                      [channel, state = state_] { channel->release(state, true); });
+}
+
 Session::~Session() {
     close();
 }
@@ -119,6 +165,9 @@ void Channel::expire(uint64_t seq) {
 }
 
 bool Channel::eligible(const Queued& q) const {
+    if (q.transaction.options.background_slot && background_busy_) {
+        return false;  // never sent only to be refused as Busy: it waits for the slot
+    }
     const auto& session = q.transaction.options.session;
     if (!session) {
         return true;
@@ -183,35 +232,49 @@ void Channel::schedule() {
     }
 
     running_ = true;
-    auto finished_once = std::make_shared<std::atomic<bool>>(false);
-    auto finished = [self = shared_from_this(), finished_once](bool succeeded) {
-        if (finished_once->exchange(true)) {
-            log::error(self->name_, ": a transaction reported completion twice (ignored)");
-            return;
-        }
-        (succeeded ? self->completed_ : self->failed_).fetch_add(1, std::memory_order_relaxed);
-        // Always hop through the executor: a transport completing inline must not re-enter.
-        boost::asio::post(self->executor_, [self] { self->finish_running(); });
-    };
     Transaction& t = q.transaction;
+    auto state = std::make_shared<Completion::State>();
+    state->channel = weak_from_this();
+    state->description = t.options.description;
+    state->background_slot = t.options.background_slot;
+    if (state->background_slot) {
+        background_busy_ = true;
+    }
     try {
-        t.run(t.options.cancel, finished);
+        t.run(t.options.cancel, Completion(state));
     } catch (const std::exception& e) {
         // A broken invariant inside a transport: the transaction fails, the daemon goes on.
         log::error(name_, ": ", t.options.description,
                    " failed with an internal error: ", e.what());
-        if (!finished_once->exchange(true)) {
+        if (!state->reported.exchange(true)) {
             failed_.fetch_add(1, std::memory_order_relaxed);
             t.reject(Error(Errc::Internal, std::string("internal error: ") + e.what()));
-            boost::asio::post(executor_, [self = shared_from_this()] { self->finish_running(); });
+            boost::asio::post(executor_,
+                              [self = shared_from_this(), state] { self->release(state, true); });
         }
     }
 }
 
-void Channel::finish_running() {
-    running_ = false;
+void Channel::release(const std::shared_ptr<Completion::State>& state, bool finished) {
+    if (state->done) {
+        return;
+    }
+    if (!state->foreground_released) {
+        state->foreground_released = true;
+        running_ = false;
+    }
+    if (finished) {
+        state->done = true;
+        if (state->background_slot) {
+            background_busy_ = false;
+        }
+    }
+    drained_or_schedule();
+}
+
+void Channel::drained_or_schedule() {
     if (closed_) {
-        if (on_drained_) {
+        if (!running_ && !background_busy_ && on_drained_) {
             auto drained = std::move(on_drained_);
             on_drained_ = nullptr;
             drained();
@@ -240,7 +303,7 @@ void Channel::close(Error reason, std::function<void()> on_drained) {
         while (!self->queue_.empty()) {
             self->reject(self->queue_.begin(), reason);
         }
-        if (!self->running_) {
+        if (!self->running_ && !self->background_busy_) {
             if (on_drained) {
                 on_drained();
             }
@@ -257,6 +320,7 @@ ChannelCounters Channel::counters() const {
     c.failed = failed_.load();
     c.rejected = rejected_.load();
     c.queued = queued_.load();
+    c.background_busy = background_busy_.load();
     c.total_wait_us = total_wait_us_.load();
     c.max_wait_us = max_wait_us_.load();
     return c;

@@ -1,6 +1,14 @@
 // One arbitration channel: a DOE instance or a mailbox of one device. Every exchange with that
 // channel, from every client, is a transaction submitted here. The channel guarantees:
-//  - one transaction at a time: a request/response pair is never interleaved;
+//  - one transaction at a time in the foreground: a request/response pair is never interleaved;
+//  - at most one background operation at a time, beside the foreground: a transaction that may
+//    start one (TransactionOptions::background_slot) takes the channel's background slot when
+//    it starts and keeps it until it finishes. Once its foreground part is over (the device
+//    answered Background Command Started, run() calls Completion::foreground_done()), the
+//    channel runs other transactions while the operation goes on; another background_slot
+//    transaction waits in the queue (in its class, aging as any other) until the slot is free,
+//    so it is never sent just to be refused as Busy. The submitter still hears of the
+//    transaction once, when it finished. docs/DESIGN.md "Arbitration";
 //  - sessions: the oldest open session of a kind (a whole CDAT read, a firmware transfer) holds
 //    that kind; transactions of younger sessions of the same kind wait, while transactions
 //    without a session (short commands from others) still get through between its steps;
@@ -9,7 +17,10 @@
 //  - deadlines (a queued transaction whose deadline passes is rejected with Timeout without
 //    running) and cancellation (a cancelled queued transaction is rejected when it would start;
 //    a running one sees its CancelToken at the transport's next step boundary);
-//  - counters for diagnostics.
+//  - counters for diagnostics;
+//  - close() rejects what is queued and reports drained once the foreground transaction and
+//    the background operation, if any, have finished (ending the latter is its submitter's
+//    business: see ManagedDevice::close).
 // All state lives on the channel's strand; submit() may be called from any thread.
 #pragma once
 
@@ -63,22 +74,46 @@ struct TransactionOptions {
     CancelToken cancel;
     std::shared_ptr<Session> session;  // null = not part of a multi-step sequence
     std::string description;           // for logs
+    // The transaction may start a background operation: it waits for the background slot and
+    // holds it until it finishes (header comment).
+    bool background_slot = false;
 };
 
-// run(cancel, finished): start the exchange; call finished(succeeded) exactly once when done.
+// How a running transaction reports to its channel; copies share one state, any thread.
+class Completion {
+public:
+    // The foreground part is over: the channel runs other transactions from here on. Only for
+    // a background_slot transaction (the slot stays taken until finished()); ignored (logged)
+    // otherwise, and after the first call.
+    void foreground_done() const;
+    // Done (with the background operation, if any): exactly once; a second call is logged and
+    // ignored.
+    void finished(bool succeeded) const;
+    void operator()(bool succeeded) const { finished(succeeded); }
+
+private:
+    friend class Channel;
+    struct State;
+    explicit Completion(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    std::shared_ptr<State> state_;
+};
+
+// run(cancel, completion): start the exchange; call completion.finished(succeeded) exactly once
+// when done (a run taking a std::function<void(bool)> is given the Completion as that).
 // reject(error): called instead of run when the transaction never starts.
 struct Transaction {
     TransactionOptions options;
-    std::function<void(CancelToken, std::function<void(bool succeeded)>)> run;
+    std::function<void(CancelToken, Completion)> run;
     std::function<void(Error)> reject;
 };
 
 struct ChannelCounters {
     uint64_t submitted = 0;
-    uint64_t completed = 0;  // ran and reported success
-    uint64_t failed = 0;     // ran and reported failure
-    uint64_t rejected = 0;   // never ran: deadline, cancel, channel closed
-    uint64_t queued = 0;     // waiting now
+    uint64_t completed = 0;        // ran and reported success
+    uint64_t failed = 0;           // ran and reported failure
+    uint64_t rejected = 0;         // never ran: deadline, cancel, channel closed
+    uint64_t queued = 0;           // waiting now
+    bool background_busy = false;  // a background operation holds the slot now
     uint64_t total_wait_us = 0;
     uint64_t max_wait_us = 0;
 };
@@ -106,7 +141,7 @@ public:
         auto cb = std::make_shared<std::function<void(Result<T>)>>(std::move(callback));
         Transaction t;
         t.options = std::move(options);
-        t.run = [op = std::move(op), cb](CancelToken cancel, std::function<void(bool)> finished) {
+        t.run = [op = std::move(op), cb](CancelToken cancel, Completion finished) {
             op(std::move(cancel), [cb, finished = std::move(finished)](Result<T> r) {
                 finished(r.ok());  // counters are updated before the caller sees the result
                 (*cb)(std::move(r));
@@ -119,7 +154,8 @@ public:
     std::shared_ptr<Session> open_session(std::string kind);
 
     // Stops accepting work: queued transactions are rejected with `reason`, later submissions
-    // too; on_drained runs (on the executor) once the running transaction, if any, has finished.
+    // too; on_drained runs (on the executor) once the running transaction and the background
+    // operation, if any, have finished.
     void close(Error reason, std::function<void()> on_drained = {});
 
     [[nodiscard]] ChannelCounters counters() const;
@@ -128,6 +164,7 @@ public:
 
 private:
     friend class Session;
+    friend class Completion;
     struct Queued {
         uint64_t seq;
         Clock::time_point enqueued;
@@ -143,7 +180,8 @@ private:
     void reject(std::list<Queued>::iterator it, Error error);
     void expire(uint64_t seq);
     void session_closed(uint64_t id);
-    void finish_running();
+    void release(const std::shared_ptr<Completion::State>& state, bool finished);
+    void drained_or_schedule();
 
     std::string name_;
     boost::asio::any_io_executor executor_;
@@ -152,6 +190,7 @@ private:
     // Strand-only state.
     std::list<Queued> queue_;
     bool running_ = false;
+    std::atomic<bool> background_busy_{false};  // written on the strand only
     std::optional<Error> closed_;
     std::function<void()> on_drained_;
     std::list<std::pair<uint64_t, std::string>> open_sessions_;  // (id, kind), oldest first

@@ -2,21 +2,14 @@
 
 #include "common/log.hpp"
 #include "cxl/return_code.hpp"
+#include "daemon/firmware_target.hpp"
 
 namespace cxlmgr::daemon {
 
 namespace {
 
-// Up to about 6 s of retries (more than the background time of any part of 1 MiB at most).
-constexpr unsigned kAbortBusyRetries = 600;
-constexpr std::chrono::milliseconds kAbortBusyDelay{10};
-
 Error cancelled() {
     return Error(Errc::Cancelled, "cancelled");
-}
-
-bool device_busy(const Error& e) {
-    return e.cxl_return_code == static_cast<uint16_t>(cxl::ReturnCode::Busy);
 }
 
 // Get FW Info through ManagedDevice::firmware_info, which also refreshes the device's firmware
@@ -141,18 +134,7 @@ Task<Result<uint8_t>> FirmwareJob::choose_slot() {
     if (!info.ok()) {
         co_return std::move(info).error().with_context("Get FW Info");
     }
-    uint8_t slot = spec_.slot;
-    if (slot == 0) {
-        for (uint8_t s = 1; s <= info->slot_count; ++s) {
-            if (s != info->active_slot && s != info->staged_slot) {
-                slot = s;
-                break;
-            }
-        }
-        if (slot == 0) {
-            co_return Error(Errc::DeviceError, "no slot is free: every slot is active or staged");
-        }
-    }
+    CXLMGR_CO_ASSIGN(const uint8_t slot, update_target_slot(*info, spec_.slot));
     {
         std::lock_guard lock(mutex_);
         status_.slot = slot;
@@ -233,13 +215,16 @@ Task<void> FirmwareJob::abort_open_transfer() {
     opts.priority = Priority::Control;
     opts.session = session_;
     opts.description = "Transfer FW (abort)";
-    Status aborted = co_await abort_device_transfer(device_, std::move(opts));
+    Task<Status> abort = abort_device_transfer(device_, std::move(opts), spec_.abort_retry);
+    Status aborted = co_await std::move(abort);
     if (aborted.ok()) {
         log::info(device_->name(), ": device-side firmware transfer aborted");
-    } else {
-        // The device may have dropped the transfer itself (a refused part ends it).
-        log::info(device_->name(), ": Transfer FW abort: ", aborted.error().message);
+        co_return;
     }
+    log::error(device_->name(),
+               ": the device-side firmware transfer may still be open: ", aborted.error().message);
+    std::lock_guard lock(mutex_);
+    status_.transfer_left_open = true;
 }
 
 Task<Status> FirmwareJob::activate(cxl::ActivateMode mode, uint8_t slot) {
@@ -308,26 +293,6 @@ void FirmwareJob::notify(bool force) {
     last_notify_ = now;
     if (on_change_) {
         on_change_(status());
-    }
-}
-
-Task<Status> abort_device_transfer(std::shared_ptr<ManagedDevice> device,
-                                   TransactionOptions options) {
-    cxl::TransferFwPart part;
-    part.action = cxl::TransferAction::Abort;
-    CXLMGR_CO_ASSIGN(const auto command, cxl::transfer_fw(part, device->properties().payload_size));
-    for (unsigned attempt = 0;; ++attempt) {
-        auto aborted = co_await device->co_call(command, options);
-        if (aborted.ok()) {
-            co_return ok_status();
-        }
-        if (!device_busy(aborted.error()) || attempt == kAbortBusyRetries) {
-            co_return std::move(aborted).error();
-        }
-        // A cancel seen while following a part's background operation leaves that part still
-        // running on the device, which refuses the abort as Busy until it ends (within its
-        // background time).
-        co_await sleep_for(kAbortBusyDelay);
     }
 }
 

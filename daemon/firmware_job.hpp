@@ -5,17 +5,21 @@
 // Get FW Info (choose the slot), then the Transfer FW parts (Initiate, Continue..., End; Full
 // when the image fits one part), then Activate FW if asked, then Get FW Info again so the
 // device's properties follow. On cancel or failure after an Initiate, the device-side transfer
-// is aborted (Transfer FW action Abort, asked again while the device answers Busy) so the slot
-// is unchanged (best effort after a failure: the device may have dropped it already).
+// is aborted until the device confirms it (daemon/firmware_abort.hpp) so the slot is unchanged;
+// an abort never confirmed shows as JobStatus::transfer_left_open.
 //
 // Every part is one Bulk-priority mailbox transaction inside a "firmware" session, so a second
 // transfer on the same device cannot interleave while interactive calls (Identify, health) still
-// get through between parts. Parts are the largest whole 128-byte units that fit the payload
+// get through between parts, and while a part runs in the background (the channel's background
+// slot, daemon/channel.hpp). Parts are the largest whole 128-byte units that fit the payload
 // area; the image is read one part ahead (to know which part is the last, for End), so at most
 // two parts are in memory.
 //
 // Cancel is a flag, observed before every read and every part and while a background Transfer
-// FW is followed. Once activating, the job can no longer be cancelled (NotCancellable).
+// FW is followed: a part running in the background is then ended with Request Abort Background
+// Operation where the device lists it (ManagedDevice does that), or waited out where not,
+// before the transfer is aborted. Once activating, the job can no longer be cancelled
+// (NotCancellable).
 // status() and cancel() may be called from any thread.
 #pragma once
 
@@ -32,6 +36,7 @@
 #include "common/coro.hpp"
 #include "common/result.hpp"
 #include "cxl/commands/firmware.hpp"
+#include "daemon/firmware_abort.hpp"
 #include "daemon/firmware_image_source.hpp"
 #include "daemon/managed_device.hpp"
 
@@ -49,6 +54,9 @@ struct JobStatus {
     uint64_t bytes_total = 0;  // 0 while unknown (an image from a pipe, until its end)
     std::string error;         // empty unless failed
     uint8_t slot = 0;          // the slot written, once chosen
+    // Final states only: the job's abort of its device-side transfer was not confirmed, so a
+    // transfer may still be open there (daemon/firmware_abort.hpp).
+    bool transfer_left_open = false;
     [[nodiscard]] bool cancelable() const {
         return state == JobState::Queued || state == JobState::Running;
     }
@@ -61,6 +69,8 @@ struct FirmwareJobSpec {
     std::chrono::milliseconds background_timeout = cxl::kFirmwareBackgroundTimeout;
     // Progress reports are at most this frequent (state changes are always reported).
     std::chrono::milliseconds progress_interval{50};
+    // How long the abort after a failure or cancel mid-transfer is asked again.
+    AbortRetry abort_retry;
 };
 
 class FirmwareJob : public std::enable_shared_from_this<FirmwareJob> {
@@ -127,13 +137,6 @@ private:
     mutable std::mutex mutex_;
     JobStatus status_;
 };
-
-// Transfer FW action Abort, asked again every few milliseconds while the device answers Busy (a
-// part still running in the background refuses it until it ends). `options` serve every attempt
-// (a deadline is for the whole abort). The error: the device's answer (cxl_return_code set) or
-// why the command never got one.
-Task<Status> abort_device_transfer(std::shared_ptr<ManagedDevice> device,
-                                   TransactionOptions options);
 
 // Firmware.Activate outside a job: Activate FW, then Get FW Info so the properties follow.
 // done runs on the mailbox strand.

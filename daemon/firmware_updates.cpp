@@ -9,6 +9,7 @@
 #include "common/errno_text.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
+#include "daemon/firmware_target.hpp"
 
 namespace cxlmgr::daemon {
 
@@ -29,8 +30,8 @@ std::string device_id(const std::string& name) {
 
 }  // namespace
 
-FirmwareUpdates::FirmwareUpdates(std::filesystem::path state_dir)
-    : state_dir_(std::move(state_dir)) {}
+FirmwareUpdates::FirmwareUpdates(std::filesystem::path state_dir, AbortRetry abort_retry)
+    : state_dir_(std::move(state_dir)), abort_retry_(abort_retry) {}
 
 std::filesystem::path FirmwareUpdates::marker_path(const std::string& device) const {
     return state_dir_ / ("firmware-" + device_id(device) + ".transfer");
@@ -81,6 +82,8 @@ Result<PendingUpdate> FirmwareUpdates::prepare(const std::shared_ptr<ManagedDevi
                                                std::shared_ptr<ImageSource> image,
                                                FirmwareJobSpec spec) {
     const std::string& name = device->name();
+    CXLMGR_CHECK(check_target(device, spec.slot));
+    spec.abort_retry = abort_retry_;
     std::lock_guard lock(mutex_);
     if (stopping_) {
         return Error(Errc::DeviceGone, "the daemon is stopping");
@@ -110,14 +113,27 @@ void FirmwareUpdates::launch(const std::shared_ptr<FirmwareJob>& job, uint8_t sl
     job->start(std::move(on_change),
                [self = shared_from_this(), name,
                 on_finished = std::move(on_finished)](const JobStatus& status) {
-                   // Out of the table, marker gone, and only then the final state goes on: whoever
-                   // hears of it may start the next update on this device at once.
-                   self->remove_marker(name);
+                   // Out of the table, marker settled, and only then the final state goes on:
+                   // whoever hears of it may start the next update on this device at once.
+                   self->job_ended(name, status);
                    self->leave(name);
                    if (on_finished) {
                        on_finished(status);
                    }
                });
+}
+
+void FirmwareUpdates::job_ended(const std::string& device, const JobStatus& status) {
+    if (!status.transfer_left_open) {
+        remove_marker(device);
+        return;
+    }
+    // ManagedDevice has no state for "a transfer is open": the log and the marker carry it,
+    // and the next start (or the next job's own abort after a refused Initiate) ends it.
+    log::error(device,
+               ": a firmware transfer is still open on the device (its abort was not "
+               "confirmed); ",
+               marker_path(device).string(), " stays, and the next start aborts it again");
 }
 
 void FirmwareUpdates::leave(const std::string& device) {
@@ -141,6 +157,39 @@ std::shared_ptr<FirmwareJob> FirmwareUpdates::current(const std::string& device)
     return it == jobs_.end() ? nullptr : it->second;
 }
 
+Status FirmwareUpdates::check_target(const std::shared_ptr<ManagedDevice>& device,
+                                     uint8_t slot) const {
+    const auto fw = device->properties().firmware;
+    if (!fw) {
+        if (slot > cxl::kMaxFwSlots) {
+            return Error(Errc::InvalidArgument, device->name() + ": slot " + std::to_string(slot) +
+                                                    " does not exist (a device has at most " +
+                                                    std::to_string(cxl::kMaxFwSlots) + " slots)");
+        }
+        return ok_status();
+    }
+    // The job chooses slot 0's slot itself, from a fresh Get FW Info, and checks again; this
+    // refuses early what that would refuse, so that no job is made for it.
+    if (auto target = update_target_slot(*fw, slot); !target.ok()) {
+        return target.error().with_context(device->name());
+    }
+    return ok_status();
+}
+
+Status FirmwareUpdates::check_activate(const std::shared_ptr<ManagedDevice>& device,
+                                       uint8_t slot) const {
+    const std::string& name = device->name();
+    if (auto fw = device->properties().firmware) {
+        if (auto valid = check_activate_slot(*fw, slot); !valid.ok()) {
+            return valid.error().with_context(name);
+        }
+    }
+    if (current(name)) {
+        return Error(Errc::Busy, name + ": a firmware update is running");
+    }
+    return ok_status();
+}
+
 void FirmwareUpdates::recover(const std::shared_ptr<ManagedDevice>& device,
                               std::function<void(bool)> done) {
     std::error_code ec;
@@ -159,21 +208,23 @@ void FirmwareUpdates::recover(const std::shared_ptr<ManagedDevice>& device,
 Task<Status> FirmwareUpdates::abort_interrupted(std::shared_ptr<ManagedDevice> device) {
     TransactionOptions opts;
     opts.priority = Priority::Control;
-    opts.deadline = Clock::now() + std::chrono::seconds(10);
     opts.description = "Transfer FW (abort, recovery)";
-    Status aborted = co_await abort_device_transfer(device, std::move(opts));
-    if (aborted.ok()) {
-        log::info(device->name(),
-                  ": recovered: the interrupted firmware transfer was aborted, the slots are "
-                  "unchanged");
-    } else if (aborted.error().cxl_return_code) {
-        // Nothing open on the device (it dropped the transfer itself): clean already.
-        log::info(device->name(), ": recovered: no firmware transfer was open (",
-                  aborted.error().message, ")");
-    } else {
-        // No answer (a mailbox that never opened, a timeout): nothing more can be done here.
-        log::warning(device->name(), ": recovered without an abort: ", aborted.error().message);
+    Task<Status> abort = abort_device_transfer(device, std::move(opts), abort_retry_);
+    Status aborted = co_await std::move(abort);
+    if (!aborted.ok()) {
+        // The marker stays: the transfer may still be open, and only a confirmed abort may
+        // say otherwise. The next start asks again.
+        log::error(device->name(),
+                   ": the firmware transfer interrupted by a crash may still be "
+                   "open on the device: ",
+                   aborted.error().message, "; ", marker_path(device->name()).string(),
+                   " stays for the next start");
+        co_return ok_status();
     }
+    // Success also when the device had nothing open (it may have dropped the transfer itself).
+    log::info(device->name(),
+              ": recovered: the device confirmed the firmware transfer aborted, the slots are "
+              "unchanged");
     remove_marker(device->name());
     co_return ok_status();
 }

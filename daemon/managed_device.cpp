@@ -5,8 +5,10 @@
 
 #include "common/log.hpp"
 #include "cxl/command_table.hpp"
+#include "cxl/commands/background.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
+#include "cxl/commands/logs.hpp"
 #include "doe/cdat_reader.hpp"
 #include "doe/discovery.hpp"
 #include "pci/capabilities.hpp"
@@ -216,8 +218,55 @@ private:
                     p.payload_size = (*mailbox)->payload_size();
                     return true;
                 });
-                self->read_firmware();
+                self->wait_leftover_background();
             });
+    }
+
+    // A background operation left running (by a previous owner, or a daemon that crashed in
+    // the middle of a firmware part) is waited for, bounded, so the device starts clean.
+    void wait_leftover_background() {
+        const auto& mailbox = device_->mailbox_;
+        const std::optional<uint16_t> leftover = mailbox->background_opcode();
+        if (!leftover) {
+            read_abort_support();
+            return;
+        }
+        const auto wait = device_->options_.leftover_background_wait;
+        log::warning(name(), ": ", cxl::opcode::describe(*leftover),
+                     " is still running in the background; waiting up to ", wait.count(),
+                     " ms for it before the device goes online");
+        const cxl::CommandSpec* spec = cxl::find_command(*leftover);
+        mailbox->async_wait_background_idle(
+            Clock::now() + wait, spec != nullptr ? spec->expected_duration : wait, CancelToken{},
+            [self = shared_from_this(), leftover](Status s) {
+                if (s.ok()) {
+                    log::info(self->name(), ": ", cxl::opcode::describe(*leftover),
+                              " left in the background has ended");
+                } else {
+                    log::warning(self->name(), ": ", cxl::opcode::describe(*leftover),
+                                 " left in the background: ", s.error().message,
+                                 "; background commands wait until it ends");
+                }
+                self->read_abort_support();
+            });
+    }
+
+    void read_abort_support() {
+        spawn<bool>(device_->mailbox_channel_->executor(),
+                    ManagedDevice::read_abort_support(device_), name() + ": Command Effects Log",
+                    [self = shared_from_this()](Result<bool> supported) {
+                        if (!supported.ok()) {
+                            log::warning(self->name(), ": Command Effects Log unreadable (",
+                                         supported.error().message,
+                                         "); background operations are waited out, not "
+                                         "aborted");
+                        } else {
+                            self->device_->abort_supported_ = *supported;
+                            log::info(self->name(), ": Request Abort Background Operation ",
+                                      *supported ? "supported" : "not supported");
+                        }
+                        self->read_firmware();
+                    });
     }
 
     void read_firmware() {
@@ -527,22 +576,98 @@ void ManagedDevice::mailbox_call(cxl::MailboxRequest request, TransactionOptions
         return;
     }
     std::weak_ptr<ManagedDevice> weak = weak_from_this();
-    mailbox_channel_->submit<cxl::MailboxResponse>(
-        std::move(options),
-        [mailbox = mailbox_, request = std::move(request)](
-            CancelToken cancel, std::function<void(Result<cxl::MailboxResponse>)> deliver) mutable {
-            // A command need not wait for supervision's next probe. If the mailbox stays out of
-            // service, async_command fails at once with the reason it was taken out of service,
-            // which is the error the caller should see.
-            (void)revive_mailbox(*mailbox);
-            mailbox->async_command(std::move(request), std::move(cancel), std::move(deliver));
-        },
+    auto deliver = std::make_shared<Callback<cxl::MailboxResponse>>(
         [weak, done = std::move(done)](Result<cxl::MailboxResponse> r) {
             if (auto self = weak.lock()) {
                 self->note_outcome(r.ok() ? ok_status() : Status(r.error()));
             }
             done(std::move(r));
         });
+    Transaction t;
+    t.options = std::move(options);
+    t.options.background_slot = cxl::command_may_run_in_background(request.opcode);
+    t.run = [weak, mailbox = mailbox_, request = std::move(request), deliver,
+             slot = t.options.background_slot](CancelToken cancel, Completion completion) mutable {
+        if (slot) {
+            request.options.on_background_started =
+                [completion, then = std::move(request.options.on_background_started)] {
+                    completion.foreground_done();
+                    if (then) {
+                        then();
+                    }
+                };
+            request.options.on_cancel_in_background = [weak, opcode = request.opcode] {
+                auto self = weak.lock();
+                if (!self || !self->abort_supported_) {
+                    return false;
+                }
+                self->request_abort("cancelled: " + cxl::opcode::describe(opcode), {});
+                return true;
+            };
+        }
+        // A command need not wait for supervision's next probe. If the mailbox stays out of
+        // service, async_command fails at once with the reason it was taken out of service,
+        // which is the error the caller should see.
+        (void)revive_mailbox(*mailbox);
+        mailbox->async_command(std::move(request), std::move(cancel),
+                               [completion, deliver](Result<cxl::MailboxResponse> r) {
+                                   // Counters and the slot first, then the caller.
+                                   completion.finished(r.ok());
+                                   (*deliver)(std::move(r));
+                               });
+    };
+    t.reject = [deliver](Error e) { (*deliver)(std::move(e)); };
+    mailbox_channel_->submit(std::move(t));
+}
+
+void ManagedDevice::request_abort(std::string why, std::function<void()> then) {
+    auto command = cxl::request_abort_background_operation();
+    TransactionOptions opts;
+    opts.priority = Priority::Control;
+    opts.description = std::string(command.spec->name) + " (" + why + ")";
+    log::info(name_, ": ", opts.description);
+    call(std::move(command), std::move(opts),
+         [name = name_, then = std::move(then)](Result<cxl::Unit> r) {
+             if (!r.ok()) {
+                 // The operation then runs to its own end, which is still waited for.
+                 log::warning(name, ": Request Abort Background Operation: ", r.error().message);
+             }
+             if (then) {
+                 then();
+             }
+         });
+}
+
+Task<Result<bool>> ManagedDevice::read_abort_support(std::shared_ptr<ManagedDevice> self) {
+    auto logs =
+        co_await self->co_call(cxl::get_supported_logs(), self->interactive("Get Supported Logs"));
+    if (!logs.ok()) {
+        co_return std::move(logs).error();
+    }
+    CXLMGR_CO_ASSIGN(const cxl::Uuid cel_uuid, cxl::Uuid::parse(cxl::uuids::kCommandEffectsLog));
+    uint32_t size = 0;
+    for (const auto& log : *logs) {
+        if (log.uuid == cel_uuid) {
+            size = log.size;
+        }
+    }
+    const uint32_t payload = self->properties().payload_size;
+    cxl::Bytes cel;
+    while (cel.size() < size) {
+        const auto length = std::min<uint32_t>(payload, size - static_cast<uint32_t>(cel.size()));
+        CXLMGR_CO_ASSIGN(auto command, cxl::get_log(cel_uuid, static_cast<uint32_t>(cel.size()),
+                                                    length, payload));
+        auto part = co_await self->co_call(std::move(command), self->interactive("Get Log (CEL)"));
+        if (!part.ok()) {
+            co_return std::move(part).error();
+        }
+        if (part->empty()) {
+            break;  // a log shorter than announced
+        }
+        cel.insert(cel.end(), part->begin(), part->end());
+    }
+    CXLMGR_CO_ASSIGN(const auto effects, cxl::decode_command_effects_log(cel));
+    co_return cxl::cel_lists_abort_background(effects);
 }
 
 std::shared_ptr<Session> ManagedDevice::open_mailbox_session(std::string kind) {
@@ -619,12 +744,13 @@ void ManagedDevice::command(uint16_t opcode, std::vector<uint8_t> input,
                             Callback<cxl::MailboxResponse> done) {
     // No input check and no parse: a raw command goes to the device as given and its answer,
     // whatever the return code, goes back as it came. A known opcode still gets its row's
-    // background timeout.
+    // background timeout and expected duration.
     cxl::MailboxRequest request;
     request.opcode = opcode;
     request.input = std::move(input);
     if (const cxl::CommandSpec* spec = cxl::find_command(opcode)) {
         request.options.background_timeout = spec->background_timeout;
+        request.options.expected_duration = spec->expected_duration;
     }
     mailbox_call(std::move(request), interactive("raw " + cxl::opcode::describe(opcode)),
                  std::move(done));
@@ -679,6 +805,19 @@ std::shared_ptr<const CdatSnapshot> ManagedDevice::cached_cdat() const {
 }
 
 void ManagedDevice::close(std::function<void()> drained) {
+    // A background operation still running would hold the channel's drain until its own end
+    // (hours for a sanitize): asked to end first, where the device can.
+    if (mailbox_ && abort_supported_ && mailbox_->background_opcode()) {
+        request_abort("the device is being removed",
+                      [self = shared_from_this(), drained = std::move(drained)]() mutable {
+                          self->close_channels(std::move(drained));
+                      });
+        return;
+    }
+    close_channels(std::move(drained));
+}
+
+void ManagedDevice::close_channels(std::function<void()> drained) {
     mark_gone("the device is being removed");
     std::vector<std::shared_ptr<Channel>> channels;
     for (const auto& c : {mailbox_channel_, doe_channel_}) {

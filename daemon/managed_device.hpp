@@ -7,6 +7,17 @@
 // of service (a doorbell timeout, or it never opened); `degraded` while one capability is
 // unusable (CDAT: the DOE mailbox is dead or no DOE instance could be used; the firmware
 // information could not be read); `online` otherwise. state_reason says why, naming the device.
+// Background operations (docs/DESIGN.md "Arbitration"): a command that may run in the
+// background takes the mailbox channel's background slot; after Background Command Started the
+// channel serves other commands while it runs. At open the device's Command Effects Log says
+// whether it implements Request Abort Background Operation; if so, cancelling such a command
+// while it runs in the background (the caller's token) sends that as its own Control-priority
+// transaction and the command ends as soon as the device reports the operation over; without
+// it the caller hears Cancelled at once, the device finishes the operation, and the mailbox
+// refuses other background commands until it has. close() asks for the same abort first.
+// A background operation found running at open (left by a previous owner) is waited for,
+// bounded by ManagedDeviceOptions::leftover_background_wait, before the device counts as open.
+//
 // Supervision (daemon/device_supervisor.hpp) probes what is out of service with backoff, each
 // probe a Control-priority transaction on the device's channel, and the device returns to
 // `online` by itself; close() ends it.
@@ -16,6 +27,7 @@
 // through the listener, also from a pool thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <functional>
 #include <map>
@@ -71,6 +83,11 @@ struct ManagedDeviceOptions {
     std::chrono::milliseconds queue_deadline{10000};
     // How often what is out of service is probed (backoff from first_probe to max_interval).
     SupervisionOptions supervision;
+    // A background operation found running when the mailbox opens is waited for this long
+    // before the opening goes on: the longest a firmware part may take, since a part left by a
+    // daemon that crashed is the likely case. Past it the device opens anyway (logged); the
+    // mailbox refuses background commands until the operation is over.
+    std::chrono::milliseconds leftover_background_wait = cxl::kFirmwareBackgroundTimeout;
 };
 
 class ManagedDevice : public std::enable_shared_from_this<ManagedDevice> {
@@ -135,6 +152,10 @@ public:
     void mailbox_command(cxl::MailboxRequest request, TransactionOptions options,
                          Callback<cxl::MailboxResponse> done);
 
+    // Whether the device's Command Effects Log lists Request Abort Background Operation (read
+    // at open; false when it could not be read).
+    [[nodiscard]] bool abort_background_supported() const { return abort_supported_.load(); }
+
     // Event Status (Device Status capability): bit n set while event log n holds records. An
     // MMIO read, no mailbox command, so it is cheap enough to poll and needs no arbitration.
     // DeviceError when the mailbox never opened, DeviceGone when the device reads all-ones.
@@ -146,9 +167,11 @@ public:
     // Marks the device gone (surprise removal, rescan) with the reason; it stays gone.
     void mark_gone(const std::string& reason);
 
-    // Teardown, and the one place supervision ends: stops supervision and new submissions,
-    // cancels and drains in-flight transactions, then calls drained (on a pool thread) once no
-    // transaction, probe or supervision timer of this device is pending.
+    // Teardown, and the one place supervision ends: asks the device to abort a background
+    // operation still running (where it can: Request Abort Background Operation, a Control
+    // transaction), then stops supervision and new submissions, rejects queued transactions
+    // and drains the running ones (a background operation included), then calls drained (on a
+    // pool thread) once no transaction, probe or supervision timer of this device is pending.
     void close(std::function<void()> drained);
 
     // Supervision probe rounds run so far (0 before the first), for tests and diagnostics.
@@ -190,6 +213,13 @@ private:
     static Task<Result<bool>> probe_firmware(std::shared_ptr<ManagedDevice> self);
 
     TransactionOptions interactive(std::string description) const;
+    // Reads the CEL: whether Request Abort Background Operation is there.
+    static Task<Result<bool>> read_abort_support(std::shared_ptr<ManagedDevice> self);
+    // Request Abort Background Operation as its own Control transaction, `then` (may be empty)
+    // once answered or refused.
+    void request_abort(std::string why, std::function<void()> then);
+    // close() once no abort is to be asked for.
+    void close_channels(std::function<void()> drained);
     void mailbox_call(cxl::MailboxRequest request, TransactionOptions options,
                       Callback<cxl::MailboxResponse> done);
     // call()'s input check against the row and the payload size: InvalidArgument naming the
@@ -206,6 +236,7 @@ private:
     std::shared_ptr<cxl::Mailbox> mailbox_;
     std::shared_ptr<doe::DoeMailbox> doe_;
     std::shared_ptr<DeviceSupervisor> supervisor_;  // set when the opening finishes
+    std::atomic<bool> abort_supported_{false};      // set once while opening
 
     mutable std::mutex mutex_;
     DeviceProperties properties_;

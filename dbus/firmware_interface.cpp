@@ -53,12 +53,8 @@ Result<daemon::FirmwareJobSpec> FirmwareInterface::check_start(uint8_t slot, con
             spec.activate = mode;
         }
     }
-    auto fw = info();
-    if (slot > cxl::kMaxFwSlots || (fw.slot_count != 0 && slot > fw.slot_count)) {
-        return Error(Errc::InvalidArgument,
-                     "slot " + std::to_string(slot) + " does not exist (the device has " +
-                         std::to_string(fw.slot_count) + " slots; 0 picks a free one)");
-    }
+    // Before the image is opened: a refused target is reported whatever the path.
+    CXLMGR_CHECK(context_.service.firmware_updates->check_target(context_.device, slot));
     spec.slot = slot;
     if (context_.service.firmware_updates->current(context_.name)) {
         return Error(Errc::Busy, "a firmware update is already running on " + context_.name + " (" +
@@ -148,9 +144,9 @@ void FirmwareInterface::Activate(sdbus::Result<>&& result, uint8_t slot, std::st
         result.returnError(to_dbus_error(parsed.error(), context_.name));
         return;
     }
-    if (context_.service.firmware_updates->current(context_.name)) {
-        result.returnError(make_dbus_error(
-            Errc::Busy, context_.name + ": a firmware update is running (" + current_job_ + ")"));
+    if (auto allowed = context_.service.firmware_updates->check_activate(context_.device, slot);
+        !allowed.ok()) {
+        result.returnError(to_dbus_error(allowed.error(), context_.name));
         return;
     }
     auto done = context_.service.calls->defer<bool>(

@@ -34,6 +34,12 @@ inline constexpr size_t kFirmwareImageAlignment = 128;
 inline constexpr uint16_t kFirmwareFormatVersion = 1;
 inline constexpr size_t kFirmwareRevisionSize = 16;
 inline constexpr std::array<uint8_t, 8> kFirmwareMagic = {'C', 'X', 'L', 'E', 'M', 'U', 'F', 'W'};
+// The images a device takes (description key firmware.max_image_size): 64 MiB unless the
+// description says otherwise, and never more than Transfer FW's offset field reaches (32 bits
+// of 128-byte units, 512 GiB): no description can make a device hold a larger image.
+inline constexpr uint64_t kDefaultMaxFirmwareImageSize = 64ull << 20;
+inline constexpr uint64_t kLargestFirmwareImageSize =
+    (uint64_t{UINT32_MAX} + 1) * kFirmwareImageAlignment;
 
 // Table-driven CRC32 (reflected polynomial 0xEDB88320, slicing by eight).
 class Crc32 {

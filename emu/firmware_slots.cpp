@@ -51,9 +51,8 @@ Result<FirmwareSlots> FirmwareSlots::create(const DeviceDescription& description
     s.active_ = static_cast<uint8_t>(active);
     // The smallest image (header only) is one 128-byte unit; the offset field counts units in
     // 32 bits, which bounds the largest.
-    CXLMGR_ASSIGN(s.max_image_size_,
-                  read_uint(fw, "max_image_size", 64ull << 20, kFirmwareImageAlignment,
-                            (uint64_t{UINT32_MAX} + 1) * kFirmwareImageAlignment));
+    CXLMGR_ASSIGN(s.max_image_size_, read_uint(fw, "max_image_size", kDefaultMaxFirmwareImageSize,
+                                               kFirmwareImageAlignment, kLargestFirmwareImageSize));
     if (auto it = fw.find("online_activation"); it != fw.end()) {
         if (!it->is_boolean()) {
             return bad("online_activation", "must be true or false");

@@ -96,7 +96,7 @@ private:
     uint8_t active_ = 1;
     uint8_t staged_ = 0;
     bool online_activation_ = true;
-    uint64_t max_image_size_ = 64ull << 20;
+    uint64_t max_image_size_ = kDefaultMaxFirmwareImageSize;
     std::chrono::nanoseconds part_gap_{};
     std::array<std::string, kMaxFirmwareSlots> revisions_;  // empty = no firmware in the slot
 

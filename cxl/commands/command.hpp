@@ -30,8 +30,8 @@ struct Unit {
 };
 
 // One command ready to send: `request` (opcode, input, and options with the row's background
-// timeout; callers may add on_progress or abort_background_on_cancel), the row it was built
-// from, and the decoder of a successful answer's output.
+// timeout and expected duration; callers may add on_progress or on_background_started), the row it
+// was built from, and the decoder of a successful answer's output.
 template <typename T>
 struct Command {
     using Output = T;
@@ -48,6 +48,7 @@ Command<T> make_command(const CommandSpec& spec, Bytes input,
     c.request.opcode = spec.opcode;
     c.request.input = std::move(input);
     c.request.options.background_timeout = spec.background_timeout;
+    c.request.options.expected_duration = spec.expected_duration;
     c.spec = &spec;
     c.decode = std::move(decode);
     return c;

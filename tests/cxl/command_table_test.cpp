@@ -127,6 +127,22 @@ TEST(CommandTable, BackgroundRowsAndTimeouts) {
     EXPECT_FALSE(command_spec(opcode::kGetHealthInfo).effects.has(Effect::Background));
 }
 
+TEST(CommandTable, WhatTakesTheBackgroundSlotAndHowLongItIsExpectedToRun) {
+    for (const auto& spec : kCommandTable) {
+        EXPECT_EQ(command_may_run_in_background(spec.opcode), spec.effects.has(Effect::Background))
+            << spec.name;
+        EXPECT_EQ(spec.expected_duration.count() > 0, spec.effects.has(Effect::Background))
+            << spec.name;
+        EXPECT_LE(spec.expected_duration, spec.background_timeout) << spec.name;
+    }
+    // The host cannot tell what a vendor command does: it is arbitrated as if it might.
+    EXPECT_TRUE(command_may_run_in_background(kVendorOpcode));
+    EXPECT_FALSE(command_may_run_in_background(opcode::kRequestAbortBackgroundOperation));
+    EXPECT_FALSE(command_may_run_in_background(opcode::kIdentifyMemoryDevice));
+    EXPECT_LT(command_spec(opcode::kTransferFw).expected_duration,
+              command_spec(opcode::kSanitize).expected_duration);
+}
+
 TEST(CommandTable, InputRules) {
     const auto& none = command_spec(opcode::kGetHealthInfo);
     EXPECT_TRUE(check_input(none, 0, 256).ok());

@@ -157,19 +157,16 @@ uint64_t FakeCxlDevice::read_mailbox(uint64_t rel, unsigned width) {
         }
         --pending_->busy_reads;
     }
+    if (rel == 0x18 && width == 8) {
+        ++bg_reads_;
+    }
     if (rel == 0x18 && bg_running_ && width == 8) {
         const FakeReaction& r = *pending_bg_;
-        const uint16_t op = r.background_opcode.value_or(static_cast<uint16_t>(command_));
+        const uint16_t op = r.background_opcode.value_or(bg_opcode_);
         if (bg_step_ < r.background_percents.size()) {
             bg_status_ = op | (uint64_t{r.background_percents[bg_step_++]} << 16);
         } else if (!r.background_never_completes) {
-            bg_status_ = op | (100ull << 16) | (uint64_t{r.return_code} << 32);
-            status_ &= ~1ull;
-            bg_running_ = false;
-            const uint64_t len = r.claimed_length.value_or(r.output.size());
-            std::copy(r.output.begin(), r.output.end(),
-                      bar_.begin() + static_cast<std::ptrdiff_t>(mailbox_base() + kPayloadRel));
-            command_ = (command_ & 0xFFFF) | (len << 16);
+            finish_background(r.return_code);
         }
     }
     const uint64_t regs[4] = {(1ull * layout_.payload_log2) | (uint64_t{control_ | doorbell} << 32),
@@ -211,20 +208,58 @@ void FakeCxlDevice::ring() {
 void FakeCxlDevice::complete() {
     FakeReaction r = std::move(*pending_);
     pending_.reset();
-    if (!r.background_percents.empty() || r.background_never_completes) {
+    if (!r.background_percents.empty() || r.background_never_completes || r.runs_in_background) {
+        if (bg_running_) {
+            status_ = (0x06ull << 32) | 1;  // Busy: one background operation at a time
+            command_ &= 0xFFFF;
+            return;
+        }
         status_ = (0x01ull << 32) | 1;
-        bg_status_ = static_cast<uint16_t>(command_);
+        bg_opcode_ = static_cast<uint16_t>(command_);
+        bg_status_ = bg_opcode_;
         command_ &= 0xFFFF;
         bg_running_ = true;
         bg_step_ = 0;
         pending_bg_ = std::move(r);
         return;
     }
+    if (r.aborts_background && bg_running_) {
+        finish_background(0x12);  // Aborted
+    }
     std::copy(r.output.begin(), r.output.end(),
               bar_.begin() + static_cast<std::ptrdiff_t>(mailbox_base() + kPayloadRel));
     const uint64_t len = r.claimed_length.value_or(r.output.size());
     command_ = (command_ & 0xFFFF) | (len << 16);
-    status_ = uint64_t{r.return_code} << 32;
+    status_ = (uint64_t{r.return_code} << 32) | (bg_running_ ? 1 : 0);
+}
+
+void FakeCxlDevice::finish_background(uint16_t return_code) {
+    const uint16_t op = pending_bg_->background_opcode.value_or(bg_opcode_);
+    bg_status_ = op | (100ull << 16) | (uint64_t{return_code} << 32);
+    status_ &= ~1ull;
+    bg_running_ = false;
+}
+
+void FakeCxlDevice::start_background(uint16_t opcode, FakeReaction reaction) {
+    std::lock_guard lock(mutex_);
+    status_ |= 1;
+    bg_opcode_ = opcode;
+    bg_status_ = opcode;
+    bg_running_ = true;
+    bg_step_ = 0;
+    pending_bg_ = std::move(reaction);
+}
+
+void FakeCxlDevice::end_background() {
+    std::lock_guard lock(mutex_);
+    if (bg_running_) {
+        finish_background(pending_bg_->return_code);
+    }
+}
+
+unsigned FakeCxlDevice::background_status_reads() const {
+    std::lock_guard lock(mutex_);
+    return bg_reads_;
 }
 
 void FakeCxlDevice::set_handler(Handler handler) {

@@ -61,8 +61,13 @@ struct FakeReaction {
     // Non-empty: the command answers Background Command Started, then each BG Command Status
     // read reports the next percentage; after the last one the operation completes (100%,
     // Status bit0 clear) with return_code and output.
+    // The device answers the foreground part with Status bit 0 kept set while a background
+    // operation runs, as CXL devices do. A background command while one runs answers Busy.
     std::vector<unsigned> background_percents;
+    bool runs_in_background = false;  // background even with no percentage steps
     bool background_never_completes = false;
+    // Request Abort Background Operation: ends the running operation now, with Aborted.
+    bool aborts_background = false;
     std::optional<uint16_t> background_opcode;  // BG status opcode override
 };
 
@@ -97,6 +102,13 @@ public:
     void set_memdev_status(uint64_t value);
     // Memory Device Status reads report "not ready" this many more times.
     void set_not_ready_reads(unsigned reads);
+    // A background operation of `opcode` already running (e.g. left by a previous owner),
+    // followed through `reaction` like one the mailbox started.
+    void start_background(uint16_t opcode, FakeReaction reaction);
+    // Ends the running background operation now with its reaction's return code.
+    void end_background();
+    // Reads of the BG Command Status register so far.
+    [[nodiscard]] unsigned background_status_reads() const;
 
     [[nodiscard]] std::vector<MmioAccess> accesses() const;
     void clear_accesses();
@@ -138,6 +150,9 @@ private:
     std::optional<FakeReaction> pending_bg_;  // the background operation being run
     size_t bg_step_ = 0;
     bool bg_running_ = false;
+    uint16_t bg_opcode_ = 0;
+    unsigned bg_reads_ = 0;
+    void finish_background(uint16_t return_code);
 };
 
 }  // namespace cxlmgr::testing

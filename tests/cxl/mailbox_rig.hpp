@@ -22,8 +22,6 @@ inline MailboxConfig fast_config() {
     MailboxConfig c;
     c.doorbell_timeout = 50ms;
     c.ready_timeout = 200ms;
-    c.background_backoff =
-        Backoff{std::chrono::microseconds(10), std::chrono::microseconds(500), 2};
     return c;
 }
 

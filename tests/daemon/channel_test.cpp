@@ -8,6 +8,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <future>
+#include <map>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -73,6 +74,31 @@ struct ChannelTest : ::testing::Test {
             io.run_until(until);
         } while (Clock::now() < until && (std::this_thread::sleep_for(1ms), true));
     }
+    // A transaction holding the background slot: it reports its foreground part over at once
+    // (as after Background Command Started) and finishes on background_end(name).
+    std::map<std::string, Completion> backgrounds;
+    void submit_background(const std::string& name, TransactionOptions o) {
+        o.description = name;
+        o.background_slot = true;
+        Transaction t;
+        t.options = std::move(o);
+        t.run = [this, name](CancelToken, Completion completion) {
+            order.push_back(name);
+            completion.foreground_done();
+            backgrounds.emplace(name, completion);
+        };
+        t.reject = [this, name](Error e) {
+            rejected.push_back(name + ":" + std::string(errc_name(e.code)));
+        };
+        channel->submit(std::move(t));
+    }
+    void background_end(const std::string& name) {
+        auto it = backgrounds.find(name);
+        ASSERT_NE(it, backgrounds.end()) << name << " never started";
+        it->second.finished(true);
+        backgrounds.erase(it);
+    }
+
     void release_gate() {
         ASSERT_TRUE(gate);
         auto g = std::move(gate);
@@ -243,6 +269,83 @@ TEST_F(ChannelTest, CloseRejectsQueuedWorkAndWaitsForTheRunningOne) {
     submit("after", opts());
     run_for(10ms);
     EXPECT_EQ(rejected.back(), "after:DeviceGone");
+}
+
+TEST_F(ChannelTest, ForegroundWorkRunsWhileABackgroundOperationHoldsTheSlot) {
+    submit_background("transfer", opts(Priority::Bulk));
+    run_for(5ms);
+    submit("identify", opts());
+    submit_background("sanitize", opts(Priority::Control));
+    submit("health", opts(Priority::Bulk));
+    run_for(20ms);
+    // The Control-class background command waits for the slot; foreground work of any class
+    // goes past it meanwhile.
+    EXPECT_EQ(order, (std::vector<std::string>{"transfer", "identify", "health"}));
+    EXPECT_TRUE(channel->counters().background_busy);
+    EXPECT_EQ(channel->counters().queued, 1u);
+    background_end("transfer");
+    run_for(10ms);
+    EXPECT_EQ(order, (std::vector<std::string>{"transfer", "identify", "health", "sanitize"}));
+    background_end("sanitize");
+    run_for(5ms);
+    EXPECT_TRUE(rejected.empty());
+    auto c = channel->counters();
+    EXPECT_FALSE(c.background_busy);
+    EXPECT_EQ(c.completed, 4u);
+}
+
+TEST_F(ChannelTest, ASlotWaiterKeepsItsPlaceByClass) {
+    // Without aging, so that a stall of the test machine cannot let the older bulk one climb.
+    channel = Channel::create("test", io.get_executor(), ChannelPolicy{0ms});
+    submit_background("first", opts(Priority::Bulk));
+    run_for(5ms);
+    submit_background("bulk", opts(Priority::Bulk));
+    submit_background("control", opts(Priority::Control));
+    run_for(5ms);
+    background_end("first");
+    run_for(5ms);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "control"}));
+    background_end("control");
+    run_for(5ms);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "control", "bulk"}));
+    background_end("bulk");
+    run_for(5ms);
+}
+
+TEST_F(ChannelTest, ForegroundDoneWithoutTheSlotDoesNotFreeTheChannel) {
+    Transaction t;
+    t.options = opts();
+    t.options.description = "liar";
+    std::optional<Completion> held;
+    t.run = [&](CancelToken, Completion completion) {
+        order.push_back("liar");
+        completion.foreground_done();
+        held = completion;
+    };
+    t.reject = [](Error) {};
+    channel->submit(std::move(t));
+    run_for(5ms);
+    submit("next", opts());
+    run_for(10ms);
+    EXPECT_EQ(order, (std::vector<std::string>{"liar"})) << "one foreground transaction at a time";
+    ASSERT_TRUE(held.has_value());
+    held->finished(true);
+    run_for(10ms);
+    EXPECT_EQ(order, (std::vector<std::string>{"liar", "next"}));
+}
+
+TEST_F(ChannelTest, CloseWaitsForTheBackgroundOperation) {
+    submit_background("transfer", opts(Priority::Bulk));
+    run_for(5ms);
+    submit_background("queued", opts());
+    bool drained = false;
+    channel->close(Error(Errc::DeviceGone, "emu0 was removed"), [&] { drained = true; });
+    run_for(10ms);
+    EXPECT_EQ(rejected, (std::vector<std::string>{"queued:DeviceGone"}));
+    EXPECT_FALSE(drained) << "the background operation still holds the slot";
+    background_end("transfer");
+    run_for(10ms);
+    EXPECT_TRUE(drained);
 }
 
 TEST_F(ChannelTest, TypedSubmitDeliversResultsAndRejections) {

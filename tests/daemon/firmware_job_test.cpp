@@ -187,13 +187,16 @@ TEST_F(FirmwareJobTest, CorruptedImageFailsWithTheReturnCodeNamed) {
     EXPECT_EQ(fw_info().slot_revisions.at(1), "");
 }
 
-TEST_F(FirmwareJobTest, InvalidSlotFailsWithTheReturnCodeNamed) {
+// The device would refuse the active slot only at the End part (Invalid Slot), after the whole
+// image: the job refuses it from its own Get FW Info, before the first part (issue 14).
+TEST_F(FirmwareJobTest, TheActiveSlotFailsBeforeAnyPart) {
     auto image = emu::build_firmware_image("EMU FW 2.0", payload_of(50000));
     FirmwareJobSpec spec;
     spec.slot = 1;  // the active slot
     auto s = run(source(write_image(image)), spec);
     EXPECT_EQ(s.state, JobState::Failed);
-    EXPECT_NE(s.error.find("Slot"), std::string::npos) << s.error;
+    EXPECT_NE(s.error.find("running firmware"), std::string::npos) << s.error;
+    EXPECT_EQ(s.bytes_done, 0u);
     EXPECT_FALSE(model->firmware_transfer_open());
 }
 
@@ -404,6 +407,33 @@ TEST_F(SlowFirmwareJobTest, CancelDuringAPartsBackgroundStillAbortsTheTransfer) 
     EXPECT_EQ(s.state, JobState::Cancelled);
     EXPECT_FALSE(model->firmware_transfer_open());
     EXPECT_EQ(fw_info().slot_revisions.at(1), "");
+}
+
+// Issue 14: Identify during a firmware update waited for the running part. A device whose flash
+// takes 1 s per KiB: a part runs ~1.9 s in the background, and Identify is answered before the
+// job has seen its first part end.
+struct VerySlowFirmwareJobTest : FirmwareJobTest {
+    void SetUp() override { open(1000000us); }
+};
+
+TEST_F(VerySlowFirmwareJobTest, IdentifyIsAnsweredWhileAPartRunsInTheBackground) {
+    auto image = emu::build_firmware_image("EMU FW 8.0", payload_of(20000));
+    auto job = FirmwareJob::create(device, source(write_image(image)), {});
+    std::promise<JobStatus> done;
+    job->start({}, [&](const JobStatus& s) { done.set_value(s); });
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (!model->firmware_transfer_open() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(100us);
+    }
+    ASSERT_TRUE(model->firmware_transfer_open());
+    std::promise<Result<IdentifyInfo>> identified;
+    device->identify([&](Result<IdentifyInfo> r) { identified.set_value(std::move(r)); });
+    auto id = identified.get_future().get();
+    EXPECT_TRUE(id.ok()) << id.error().describe();
+    EXPECT_EQ(job->status().bytes_done, 0u) << "Identify waited for the first part to end";
+    ASSERT_TRUE(job->cancel().ok());
+    EXPECT_EQ(done.get_future().get().state, JobState::Cancelled);
+    EXPECT_FALSE(model->firmware_transfer_open());
 }
 
 TEST(OpenImagePath, RefusesWhatIsNotARegularFileWithAClearError) {

@@ -1,12 +1,14 @@
 #include "tests/integration/expected.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <fstream>
 #include <optional>
 #include <stdexcept>
 
-#include "emu/cdat_builder.hpp"
-#include "emu/type3_device.hpp"
 #include "cxl/mailbox.hpp"
+#include "emu/cdat_builder.hpp"
+#include "emu/firmware_image.hpp"
+#include "emu/type3_device.hpp"
 #include "pci/emulated_device.hpp"
 
 namespace cxlmgr::testing {
@@ -46,6 +48,24 @@ nlohmann::json emulated_device(const std::string& name, const nlohmann::json& ex
 
 std::string daemon_config(const std::vector<nlohmann::json>& devices) {
     return nlohmann::json{{"devices", devices}}.dump();
+}
+
+void write_firmware_image(const std::filesystem::path& path, const std::string& revision,
+                          uint64_t payload, bool corrupt) {
+    emu::PatternFirmwareImage image(revision, payload);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    std::vector<uint8_t> piece(1 << 20);
+    for (uint64_t off = 0; off < image.size(); off += piece.size()) {
+        const auto n = static_cast<size_t>(std::min<uint64_t>(piece.size(), image.size() - off));
+        image.read(off, std::span<uint8_t>(piece.data(), n));
+        if (corrupt && off == 0) {
+            piece[emu::kFirmwareHeaderSize + 10] ^= 0xff;
+        }
+        out.write(reinterpret_cast<const char*>(piece.data()), static_cast<std::streamsize>(n));
+    }
+    if (!out) {
+        throw std::runtime_error("cannot write the firmware image " + path.string());
+    }
 }
 
 ReferenceAnswer reference_command(const nlohmann::json& device, uint16_t opcode,

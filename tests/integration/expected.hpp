@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ nlohmann::json emulated_device(const std::string& name,
                                const nlohmann::json& extra = nlohmann::json::object());
 // {"devices": [...]} as cxlmgrd --config reads it.
 std::string daemon_config(const std::vector<nlohmann::json>& devices);
+
+// A valid emulated-device firmware image of `payload` bytes (emu/firmware_image.hpp), streamed
+// to `path` (never whole in memory); `corrupt` flips a payload byte so verification fails.
+void write_firmware_image(const std::filesystem::path& path, const std::string& revision,
+                          uint64_t payload, bool corrupt = false);
 
 // The output of one mailbox command sent to a fresh in-process emulated device built from
 // `device` (the "backend" key is dropped); throws when the command fails.

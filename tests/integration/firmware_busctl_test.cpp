@@ -17,22 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// Streams a pattern image to `path` (never whole in memory); flips a payload byte if asked.
-void write_image(const fs::path& path, const std::string& revision, uint64_t payload,
-                 bool corrupt = false) {
-    emu::PatternFirmwareImage image(revision, payload);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    std::vector<uint8_t> piece(1 << 20);
-    for (uint64_t off = 0; off < image.size(); off += piece.size()) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(piece.size(), image.size() - off));
-        image.read(off, std::span<uint8_t>(piece.data(), n));
-        if (corrupt && off == 0) {
-            piece[emu::kFirmwareHeaderSize + 10] ^= 0xff;
-        }
-        out.write(reinterpret_cast<const char*>(piece.data()), static_cast<std::streamsize>(n));
-    }
-}
-
 class FirmwareBusctlTest : public DaemonTest {
 protected:
     // A device whose flash takes 2 ms per KiB: a 1 MiB transfer lasts about 2 s, long enough
@@ -100,7 +84,7 @@ protected:
 TEST_F(FirmwareBusctlTest, UpdateAndActivateOnline) {
     start_daemon(DaemonOptions::emulated(1));
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 2.0", 200000);
+    write_firmware_image(image, "EMU FW 2.0", 200000);
     auto r = start_update("emu0", image, "online");
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const std::string job = job_of(r);
@@ -122,7 +106,7 @@ TEST_F(FirmwareBusctlTest, UpdateAndActivateOnline) {
 TEST_F(FirmwareBusctlTest, CorruptedImageFailsVerificationNamed) {
     start_daemon(DaemonOptions::emulated(1));
     const auto image = work_dir() / "bad.bin";
-    write_image(image, "EMU FW bad", 50000, true);
+    write_firmware_image(image, "EMU FW bad", 50000, true);
     auto r = start_update("emu0", image);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const std::string job = job_of(r);
@@ -136,7 +120,7 @@ TEST_F(FirmwareBusctlTest, CorruptedImageFailsVerificationNamed) {
 TEST_F(FirmwareBusctlTest, CancelLeavesTheOldRevisionAndBusyMeanwhile) {
     start_slow({"emu0"});
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 3.0", 1 << 20);
+    write_firmware_image(image, "EMU FW 3.0", 1 << 20);
     auto r = start_update("emu0", image);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const std::string job = job_of(r);
@@ -176,7 +160,7 @@ TEST_F(FirmwareBusctlTest, CancelLeavesTheOldRevisionAndBusyMeanwhile) {
 TEST_F(FirmwareBusctlTest, TwoDevicesAtOnce) {
     start_daemon(DaemonOptions::emulated(2));
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 2.1", 4 << 20);
+    write_firmware_image(image, "EMU FW 2.1", 4 << 20);
     auto a = start_update("emu0", image, "online");
     auto b = start_update("emu1", image, "online");
     ASSERT_EQ(a.exit_code, 0) << a.describe();
@@ -193,7 +177,7 @@ TEST_F(FirmwareBusctlTest, TwoDevicesAtOnce) {
 TEST_F(FirmwareBusctlTest, RefusedPathsAndOptions) {
     start_daemon(DaemonOptions::emulated(1));
     const auto dir = work_dir();
-    write_image(dir / "fw.bin", "EMU FW 2.0", 1000);
+    write_firmware_image(dir / "fw.bin", "EMU FW 2.0", 1000);
     fs::create_symlink(dir / "fw.bin", dir / "link.bin");
     struct Case {
         std::string path;
@@ -218,7 +202,7 @@ TEST_F(FirmwareBusctlTest, RefusedPathsAndOptions) {
 TEST_F(FirmwareBusctlTest, NobodyMayNotUpdateActivateOrCancel) {
     start_slow({"emu0"});
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 2.0", 1 << 20);
+    write_firmware_image(image, "EMU FW 2.0", 1 << 20);
     ::chmod(work_dir().c_str(), 0755);
     ::chmod(image.c_str(), 0644);
     auto r = busctl_as_nobody({"call", kService, device_path("emu0"), "org.cxlmgr1.Firmware",
@@ -242,7 +226,7 @@ TEST_F(FirmwareBusctlTest, NobodyMayNotUpdateActivateOrCancel) {
 TEST_F(FirmwareBusctlTest, SigkillMidTransferThenRestartRecovers) {
     start_slow({"emu0"});
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 4.0", 1 << 20);
+    write_firmware_image(image, "EMU FW 4.0", 1 << 20);
     auto r = start_update("emu0", image);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     const auto marker = work_dir() / "state" / "firmware-emu0.transfer";
@@ -256,7 +240,7 @@ TEST_F(FirmwareBusctlTest, SigkillMidTransferThenRestartRecovers) {
     EXPECT_NE(log.find("interrupted by a crash"), std::string::npos) << log;
     EXPECT_NE(log.find("recovered"), std::string::npos) << log;
     EXPECT_FALSE(fs::exists(marker));
-    write_image(image, "EMU FW 4.1", 100000);
+    write_firmware_image(image, "EMU FW 4.1", 100000);
     auto again = start_update("emu0", image);
     ASSERT_EQ(again.exit_code, 0) << again.describe();
     EXPECT_EQ(wait_job(job_of(again)), "s \"completed\"\n");
@@ -267,7 +251,7 @@ TEST_F(FirmwareBusctlTest, SigkillMidTransferThenRestartRecovers) {
 TEST_F(FirmwareBusctlTest, SigtermMidTransferAbortsBeforeExit) {
     start_slow({"emu0"});
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 4.0", 1 << 20);
+    write_firmware_image(image, "EMU FW 4.0", 1 << 20);
     auto r = start_update("emu0", image);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     // Once a part was taken, the device holds an open transfer that must be aborted.

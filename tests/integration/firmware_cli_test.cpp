@@ -18,17 +18,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-void write_image(const fs::path& path, const std::string& revision, uint64_t payload) {
-    emu::PatternFirmwareImage image(revision, payload);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    std::vector<uint8_t> piece(1 << 20);
-    for (uint64_t off = 0; off < image.size(); off += piece.size()) {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(piece.size(), image.size() - off));
-        image.read(off, std::span<uint8_t>(piece.data(), n));
-        out.write(reinterpret_cast<const char*>(piece.data()), static_cast<std::streamsize>(n));
-    }
-}
-
 class FirmwareCliTest : public DaemonTest {
 protected:
     CommandResult ctl(std::vector<std::string> args) {
@@ -44,7 +33,7 @@ protected:
 TEST_F(FirmwareCliTest, UpdateWithActivationThroughADescriptor) {
     start_slow();  // about 0.6 s of transfer: progress lines while it runs
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 2.0", 300000);
+    write_firmware_image(image, "EMU FW 2.0", 300000);
     auto r = ctl({"fw", "update", "emu0", image.string(), "--activate", "online"});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     // Not a terminal: plain progress lines, then the outcome.
@@ -66,18 +55,32 @@ TEST_F(FirmwareCliTest, UpdateWithActivationThroughADescriptor) {
 TEST_F(FirmwareCliTest, JsonResultAndFailureExitStatus) {
     start_daemon(DaemonOptions::emulated(1));
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 2.0", 5000);
-    auto r = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "1"});
-    EXPECT_EQ(r.exit_code, 1) << r.describe();  // slot 1 is active: the device refuses it
+    write_firmware_image(image, "EMU FW 2.0", 5000);
+    // Slot 1 is active: refused at the call (issue 14), no job.
+    auto refused = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "1"});
+    EXPECT_EQ(refused.exit_code, 1) << refused.describe();
+    EXPECT_NE(refused.err.find("org.cxlmgr1.Error.InvalidArgument"), std::string::npos)
+        << refused.describe();
+    // A job that fails: the device refuses a corrupted image at the end of the transfer.
+    {
+        std::fstream f(image, std::ios::in | std::ios::out | std::ios::binary);
+        const auto at = static_cast<std::streamoff>(emu::kFirmwareHeaderSize + 10);
+        f.seekg(at);
+        const char byte = static_cast<char>(f.get());
+        f.seekp(at);
+        f.put(static_cast<char>(~byte));
+    }
+    auto r = ctl({"--json", "fw", "update", "emu0", image.string(), "--slot", "2"});
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["state"], "failed");
-    EXPECT_NE(j["error"].get<std::string>().find("Slot"), std::string::npos) << j.dump();
+    EXPECT_NE(j["error"].get<std::string>().find("Verification"), std::string::npos) << j.dump();
 }
 
 TEST_F(FirmwareCliTest, CancelFromAnotherCallAndFromCtrlC) {
     start_slow();
     const auto image = work_dir() / "fw.bin";
-    write_image(image, "EMU FW 3.0", 2 << 20);
+    write_firmware_image(image, "EMU FW 3.0", 2 << 20);
     auto started = ctl({"fw", "update", "emu0", image.string(), "--no-wait"});
     ASSERT_EQ(started.exit_code, 0) << started.describe();
     EXPECT_EQ(started.out, "/org/cxlmgr1/jobs/1\n");

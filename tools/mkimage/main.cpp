@@ -5,10 +5,16 @@
 //
 // --corrupt flips one payload byte after the CRC was computed: the device then refuses the
 // image at the end of the transfer (Transfer FW returns FW Verification Failed).
+//
+// An image larger than any emulated device can hold (emu/firmware_image.hpp,
+// kLargestFirmwareImageSize) is refused with exit status 2 before OUT is created; one larger
+// than the default device limit is written with a note naming the description key it needs.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,18 +36,24 @@ bool parse_size(const std::string& text, uint64_t& out) {
         return false;
     }
     char* end = nullptr;
+    errno = 0;
     unsigned long long v = std::strtoull(text.c_str(), &end, 10);
     std::string suffix(end);
-    if (end == text.c_str()) {
+    if (end == text.c_str() || errno == ERANGE || text[0] == '-') {
         return false;
     }
+    unsigned shift = 0;
     if (suffix == "K") {
-        v <<= 10;
+        shift = 10;
     } else if (suffix == "M") {
-        v <<= 20;
+        shift = 20;
     } else if (!suffix.empty()) {
         return false;
     }
+    if (v > (std::numeric_limits<unsigned long long>::max() >> shift)) {
+        return false;  // would wrap around to a small size
+    }
+    v <<= shift;
     out = v;
     return true;
 }
@@ -76,6 +88,23 @@ int main(int argc, char** argv) {
     uint64_t payload = 0;
     if (!parse_size(args[1], payload) || payload == 0) {
         return usage("PAYLOAD_SIZE must be a positive number");
+    }
+    // Checked before the output file is created: nothing is written for an image no emulated
+    // device could take.
+    const uint64_t image_size = cxlmgr::emu::firmware_image_size(payload);
+    if (image_size > cxlmgr::emu::kLargestFirmwareImageSize) {
+        std::cerr << "cxlmgr-mkimage: an image with a payload of " << payload << " bytes ("
+                  << image_size << " bytes in all) is larger than any emulated device can hold: "
+                  << "at most " << cxlmgr::emu::kLargestFirmwareImageSize
+                  << " bytes (Transfer FW offsets count 32 bits of 128-byte units)\n";
+        return kUsage;
+    }
+    if (image_size > cxlmgr::emu::kDefaultMaxFirmwareImageSize) {
+        std::cerr << "cxlmgr-mkimage: note: " << image_size
+                  << " bytes exceed the emulated device's default limit ("
+                  << cxlmgr::emu::kDefaultMaxFirmwareImageSize
+                  << "); the device takes it only with \"firmware\": {\"max_image_size\": "
+                  << image_size << "} or more in its description\n";
     }
     cxlmgr::emu::PatternFirmwareImage image(args[0], payload, seed);
     std::ofstream out(args[2], std::ios::binary | std::ios::trunc);
