@@ -245,6 +245,14 @@ void Mailbox::on_status(std::shared_ptr<Op> op, uint64_t status) {
                                                     " runs in the background"));
             return;
         }
+        // A short operation (a small Transfer FW part takes microseconds) is often over by
+        // now: it then ends here as one transaction, without handing the channel to others and
+        // taking it back, a round of thread hops per part (docs/BENCHMARKS.md, issue 14).
+        const uint64_t settled = bar_.read64(reg(mbox_reg::kStatus));
+        if (settled != ~0ull && (settled & kStatusBackgroundOperation) == 0) {
+            on_background_done(std::move(op), ok_status());
+            return;
+        }
         if (op->request.options.on_background_started) {
             op->request.options.on_background_started();
         }
