@@ -9,8 +9,9 @@
 //      Abort Background Operation, against a device without it (which must wait the part out);
 //   4. the update's throughput (compare the same line of another build, same timing).
 // It starts its own private dbus-daemon and the cxlmgrd of this build with three emulated
-// devices. Usage: background_bench [--image-mib N] [--part-us U] [--cancels K]. A benchmark: it
-// prints figures and exits 0 unless it cannot run.
+// devices. Usage: background_bench [--image-mib N] [--part-us U] [--cancels K] [--events 0|1]
+// (0: no events during the update, so Identify is measured beside the update alone). A benchmark:
+// it prints figures and exits 0 unless it cannot run.
 #include <sdbus-c++/sdbus-c++.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@ struct Options {
     uint64_t image_mib = 64;
     uint64_t part_us = 2000;
     int cancels = 5;
+    bool events = true;  // inject events during the update (figure 2) besides Identify
 };
 
 void row(const char* name, const Percentiles& s, const char* unit) {
@@ -239,6 +241,9 @@ int run(const Options& o) {
     std::thread events_thread;
     std::vector<double> busy_events;
     events_thread = std::thread([&] {
+        if (!o.events) {
+            return;
+        }
         busy_events = event_latencies(injector, subscriber, 100000, 1000000, gap,
                                       [&] { return over.load(); });
     });
@@ -283,17 +288,19 @@ int main(int argc, char** argv) {
             o.image_mib = static_cast<uint64_t>(value);
         } else if (arg == "--part-us" && value >= 0 && value <= 1000000) {
             o.part_us = static_cast<uint64_t>(value);
+        } else if (arg == "--events" && (value == 0 || value == 1)) {
+            o.events = value == 1;
         } else if (arg == "--cancels" && value >= 1 && value <= 100) {
             o.cancels = static_cast<int>(value);
         } else {
             std::cerr << "usage: background_bench [--image-mib 1..64] [--part-us 0..1000000] "
-                         "[--cancels 1..100]\n";
+                         "[--cancels 1..100] [--events 0|1]\n";
             return 2;
         }
     }
     if (argc % 2 == 0) {
         std::cerr << "usage: background_bench [--image-mib 1..64] [--part-us 0..1000000] "
-                     "[--cancels 1..100]\n";
+                     "[--cancels 1..100] [--events 0|1]\n";
         return 2;
     }
     try {
