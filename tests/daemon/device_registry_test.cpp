@@ -125,9 +125,10 @@ public:
         // Its work has drained: the channels are closed, so a command is refused at once, in
         // this thread, with DeviceGone.
         bool refused_now = false;
-        device->mailbox_command(cxl::identify_memory_device().request, {}, [&](Result<cxl::MailboxResponse> r) {
-            refused_now = !r.ok() && r.error().code == Errc::DeviceGone;
-        });
+        device->mailbox_command(cxl::identify_memory_device().request, {},
+                                [&](Result<cxl::MailboxResponse> r) {
+                                    refused_now = !r.ok() && r.error().code == Errc::DeviceGone;
+                                });
         state_at_removal_[name] = device->properties().state;
         drained_at_removal_[name] = refused_now;
         log_.add("removed " + name);
@@ -588,8 +589,8 @@ TEST_F(RegistryTest, NameRefusedShutdownWaitsForTheJournalBeforeThePoolStops) {
     on_step = [&](ShutdownStep step) {
         // Collectors: stopping a collector waits for its journal work too (the held journal
         // thread holds it there); EventJournal: the registry's own wait for the journal thread.
-        journal_step = journal_step || step == ShutdownStep::Collectors ||
-                       step == ShutdownStep::EventJournal;
+        journal_step =
+            journal_step || step == ShutdownStep::Collectors || step == ShutdownStep::EventJournal;
         if (step == ShutdownStep::Pool) {
             caught_up_when_pool_stopped = journal_caught_up.load();
         }

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "emu/device_description.hpp"
 #include "daemon/device_factory.hpp"
 #include "dbus/object_paths.hpp"
+#include "emu/device_description.hpp"
 
 namespace cxlmgr::dbus::test {
 
