@@ -17,6 +17,7 @@
 #include "daemon/firmware_updates.hpp"
 #include "emu/firmware_image.hpp"
 #include "emu/type3_device.hpp"
+#include "tests/daemon/emulated_device_rig.hpp"
 
 namespace cxlmgr::daemon {
 namespace {
@@ -24,73 +25,16 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/cxlmgr-fwjob-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using testing::payload_of;
+using testing::ScratchDir;
 
-std::vector<uint8_t> payload_of(size_t n) {
-    std::vector<uint8_t> p(n);
-    for (size_t i = 0; i < n; ++i) {
-        p[i] = static_cast<uint8_t>(i * 7 + 3);
-    }
-    return p;
-}
-
-struct FirmwareJobTest : ::testing::Test {
-    Arbiter arbiter{2};
-    std::shared_ptr<ManagedDevice> device;
-    std::shared_ptr<emu::Type3Device> model;
-    TempDir dir;
-
+struct FirmwareJobTest : testing::EmulatedDeviceTest {
     void open(std::chrono::microseconds per_kib = 2us) {
         auto desc = emu::default_device_description("emu0");
         desc.timing["fw_transfer_us_per_kib"] = per_kib.count();
-        DeviceSpec spec;
-        spec.emulated = desc;
-        auto opened = open_device(spec);
-        ASSERT_TRUE(opened.ok()) << opened.error().describe();
-        model = opened->emulator;
-        std::promise<Result<std::shared_ptr<ManagedDevice>>> p;
-        ManagedDevice::async_open(
-            arbiter, std::move(opened).value(), {},
-            [&](Result<std::shared_ptr<ManagedDevice>> r) { p.set_value(std::move(r)); });
-        auto r = p.get_future().get();
-        ASSERT_TRUE(r.ok()) << r.error().describe();
-        device = *r;
+        EmulatedDeviceTest::open(std::move(desc));
     }
     void SetUp() override { open(); }
-    void TearDown() override {
-        if (device) {
-            std::promise<void> drained;
-            device->close([&] { drained.set_value(); });
-            drained.get_future().wait();
-        }
-        arbiter.shutdown();
-    }
-
-    fs::path write_image(const std::vector<uint8_t>& image, const std::string& name = "fw.bin") {
-        auto path = dir.path / name;
-        std::ofstream out(path, std::ios::binary);
-        out.write(reinterpret_cast<const char*>(image.data()),
-                  static_cast<std::streamsize>(image.size()));
-        return path;
-    }
-
-    std::shared_ptr<ImageSource> source(const fs::path& path, ImageLimits limits = {}) {
-        auto fd = open_image_path(path.string());
-        EXPECT_TRUE(fd.ok()) << fd.error().describe();
-        auto s = ImageSource::from_fd(std::move(fd).value(), device->mailbox_executor(), limits);
-        EXPECT_TRUE(s.ok()) << s.error().describe();
-        return s.ok() ? *s : nullptr;
-    }
 
     // Runs a job to its end; on_change may act on the job (cancel).
     JobStatus run(std::shared_ptr<ImageSource> image, FirmwareJobSpec spec,
@@ -437,7 +381,7 @@ TEST_F(VerySlowFirmwareJobTest, IdentifyIsAnsweredWhileAPartRunsInTheBackground)
 }
 
 TEST(OpenImagePath, RefusesWhatIsNotARegularFileWithAClearError) {
-    TempDir dir;
+    ScratchDir dir;
     EXPECT_EQ(open_image_path("relative/fw.bin").error().code, Errc::InvalidArgument);
     auto missing = open_image_path((dir.path / "missing").string());
     EXPECT_EQ(missing.error().code, Errc::NotFound);

@@ -20,6 +20,7 @@
 #include "daemon/state_dir_lock.hpp"
 #include "emu/firmware_image.hpp"
 #include "emu/type3_device.hpp"
+#include "tests/daemon/emulated_device_rig.hpp"
 #include "tests/support/eventually.hpp"
 
 namespace cxlmgr::daemon {
@@ -28,6 +29,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using cxlmgr::testing::eventually;
+using testing::payload_of;
+using testing::ScratchDir;
 
 Error answered(cxl::ReturnCode code) {
     return cxl::return_code_error(static_cast<uint16_t>(code), "Transfer FW");
@@ -101,71 +104,18 @@ TEST(AbortUntilConfirmed, ADefiniteRefusalEndsAtOnce) {
     }
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/cxlmgr-fwsafe-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-std::vector<uint8_t> payload_of(size_t n) {
-    std::vector<uint8_t> p(n);
-    for (size_t i = 0; i < n; ++i) {
-        p[i] = static_cast<uint8_t>(i * 13 + 5);
-    }
-    return p;
-}
-
 // An emulated device under a ManagedDevice, with a state directory for markers.
-struct FirmwareSafetyTest : ::testing::Test {
-    Arbiter arbiter{2};
-    std::shared_ptr<ManagedDevice> device;
-    std::shared_ptr<emu::Type3Device> model;
-    TempDir dir;
-
+struct FirmwareSafetyTest : testing::EmulatedDeviceTest {
     void open(nlohmann::json firmware = nlohmann::json::object(),
               std::chrono::microseconds per_kib = 2us) {
         auto desc = emu::default_device_description("emu0");
         desc.timing["fw_transfer_us_per_kib"] = per_kib.count();
         desc.firmware = std::move(firmware);
-        DeviceSpec spec;
-        spec.emulated = desc;
-        auto opened = open_device(spec);
-        ASSERT_TRUE(opened.ok()) << opened.error().describe();
-        model = opened->emulator;
-        std::promise<Result<std::shared_ptr<ManagedDevice>>> p;
-        ManagedDevice::async_open(
-            arbiter, std::move(opened).value(), {},
-            [&](Result<std::shared_ptr<ManagedDevice>> r) { p.set_value(std::move(r)); });
-        auto r = p.get_future().get();
-        ASSERT_TRUE(r.ok()) << r.error().describe();
-        device = *r;
-    }
-    void TearDown() override {
-        if (device) {
-            std::promise<void> drained;
-            device->close([&] { drained.set_value(); });
-            drained.get_future().wait();
-        }
-        arbiter.shutdown();
+        EmulatedDeviceTest::open(std::move(desc));
     }
 
     std::shared_ptr<ImageSource> image(uint64_t payload, const std::string& revision) {
-        auto path = dir.path / "fw.bin";
-        auto bytes = emu::build_firmware_image(revision, payload_of(payload));
-        std::ofstream(path, std::ios::binary | std::ios::trunc)
-            .write(reinterpret_cast<const char*>(bytes.data()),
-                   static_cast<std::streamsize>(bytes.size()));
-        auto fd = open_image_path(path.string());
-        EXPECT_TRUE(fd.ok()) << fd.error().describe();
-        auto s = ImageSource::from_fd(std::move(fd).value(), device->mailbox_executor(), {});
-        EXPECT_TRUE(s.ok()) << s.error().describe();
-        return s.ok() ? *s : nullptr;
+        return source(write_image(emu::build_firmware_image(revision, payload_of(payload))));
     }
 
     // A crash mid-transfer: an Initiate the device took, and the marker a job wrote.
@@ -177,7 +127,8 @@ struct FirmwareSafetyTest : ::testing::Test {
         auto input = cxl::encode_transfer_fw(part, 2048);
         ASSERT_TRUE(input.ok());
         std::promise<Result<cxl::MailboxResponse>> sent;
-        device->command(0x0201, *input, [&](Result<cxl::MailboxResponse> r) { sent.set_value(r); });
+        device->command(cxl::opcode::kTransferFw, *input,
+                        [&](Result<cxl::MailboxResponse> r) { sent.set_value(r); });
         auto r = sent.get_future().get();
         ASSERT_TRUE(r.ok()) << r.error().describe();
         ASSERT_TRUE(model->firmware_transfer_open());
@@ -353,7 +304,7 @@ TEST(UpdateTargetSlot, PicksTheFirstFreeSlotAndRefusesWhatTheDeviceWould) {
 }
 
 TEST(StateDirLock, ASecondHolderIsRefusedWithThePidAndTheDirectory) {
-    TempDir dir;
+    ScratchDir dir;
     auto first = StateDirLock::acquire(dir.path);
     ASSERT_TRUE(first.ok()) << first.error().describe();
     // flock locks belong to the open file description: a second open in this process
@@ -367,7 +318,7 @@ TEST(StateDirLock, ASecondHolderIsRefusedWithThePidAndTheDirectory) {
 }
 
 TEST(StateDirLock, IsFreeAgainOnceTheHolderIsGone) {
-    TempDir dir;
+    ScratchDir dir;
     {
         auto held = StateDirLock::acquire(dir.path);
         ASSERT_TRUE(held.ok());
