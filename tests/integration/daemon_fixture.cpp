@@ -124,4 +124,27 @@ void DaemonTest::wait_for_startup_commands(const std::string& id) const {
     ASSERT_TRUE(set) << "the daemon never set " << id << "'s clock";
 }
 
+sdbus::ObjectPath start_firmware_update(sdbus::IConnection& connection, const std::string& id,
+                                        const std::filesystem::path& image) {
+    auto firmware = sdbus::createProxy(connection, kService, device_path(id));
+    sdbus::ObjectPath job;
+    firmware->callMethod("StartUpdate")
+        .onInterface("org.cxlmgr1.Firmware")
+        .withArguments(image.string(), uint8_t{0}, std::map<std::string, sdbus::Variant>{})
+        .storeResultsTo(job);
+    return job;
+}
+
+std::string wait_final_state(sdbus::IConnection& connection, const sdbus::ObjectPath& job,
+                             std::chrono::milliseconds timeout) {
+    std::string state;
+    eventually(
+        [&] {
+            state = job_property<std::string>(connection, job, "State");
+            return state == "completed" || state == "failed" || state == "cancelled";
+        },
+        timeout, std::chrono::milliseconds(20));
+    return state;
+}
+
 }  // namespace cxlmgr::testing

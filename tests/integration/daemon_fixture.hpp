@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <sdbus-c++/sdbus-c++.h>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -86,5 +87,22 @@ std::string dbus_error_name(F&& call, std::string* message = nullptr) {
     ADD_FAILURE() << "the call succeeded where an error was expected";
     return "";
 }
+
+// org.cxlmgr1.Firmware.StartUpdate(image, slot 0, no options) on device `id`: the job's path.
+sdbus::ObjectPath start_firmware_update(sdbus::IConnection& connection, const std::string& id,
+                                        const std::filesystem::path& image);
+
+// One property of a job object.
+template <typename T>
+T job_property(sdbus::IConnection& connection, const sdbus::ObjectPath& job,
+               const std::string& name) {
+    auto proxy = sdbus::createProxy(connection, kService, job);
+    return proxy->getProperty(name).onInterface("org.cxlmgr1.Job").template get<T>();
+}
+
+// The job's State once it is final (completed, failed, cancelled), polled for up to `timeout`;
+// the last State seen when it never became final.
+std::string wait_final_state(sdbus::IConnection& connection, const sdbus::ObjectPath& job,
+                             std::chrono::milliseconds timeout = 120s);
 
 }  // namespace cxlmgr::testing

@@ -21,8 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr const char* kFirmware = "org.cxlmgr1.Firmware";
-constexpr const char* kJob = "org.cxlmgr1.Job";
 constexpr int kRounds = 10;
 
 void write_image(const fs::path& path, const std::string& revision, uint64_t payload) {
@@ -54,23 +52,6 @@ protected:
         return o;
     }
     fs::path state_file() const { return work_dir() / "emu0.state"; }
-
-    static sdbus::ObjectPath start_update(sdbus::IConnection& connection, const fs::path& image) {
-        auto firmware = sdbus::createProxy(connection, kService, device_path("emu0"));
-        sdbus::ObjectPath job;
-        firmware->callMethod("StartUpdate")
-            .onInterface(kFirmware)
-            .withArguments(image.string(), uint8_t{0}, std::map<std::string, sdbus::Variant>{})
-            .storeResultsTo(job);
-        return job;
-    }
-
-    template <typename T>
-    static T job_property(sdbus::IConnection& connection, const sdbus::ObjectPath& job,
-                          const std::string& name) {
-        auto proxy = sdbus::createProxy(connection, kService, job);
-        return proxy->getProperty(name).onInterface(kJob).get<T>();
-    }
 };
 
 TEST_F(FirmwareCrashTest, SigkillMidPartThenImmediateRestartTenTimes) {
@@ -87,7 +68,7 @@ TEST_F(FirmwareCrashTest, SigkillMidPartThenImmediateRestartTenTimes) {
         SCOPED_TRACE("round " + std::to_string(round));
         {
             auto connection = connect();
-            auto job = start_update(*connection, big);
+            auto job = start_firmware_update(*connection, "emu0", big);
             // The Initiate part has completed: the next part now runs its 2 s on the device.
             ASSERT_TRUE(eventually(
                 [&] { return job_property<uint64_t>(*connection, job, "BytesDone") > 0; }, 60s,
@@ -108,14 +89,8 @@ TEST_F(FirmwareCrashTest, SigkillMidPartThenImmediateRestartTenTimes) {
         EXPECT_FALSE(fs::exists(marker)) << log;
 
         auto connection = connect();
-        auto next = start_update(*connection, small);
-        std::string state;
-        ASSERT_TRUE(eventually(
-            [&] {
-                state = job_property<std::string>(*connection, next, "State");
-                return state == "completed" || state == "failed" || state == "cancelled";
-            },
-            60s, 20ms));
+        auto next = start_firmware_update(*connection, "emu0", small);
+        const std::string state = wait_final_state(*connection, next, 60s);
         EXPECT_EQ(state, "completed")
             << job_property<std::string>(*connection, next, "Error") << "\n"
             << restarted->log();
@@ -145,7 +120,7 @@ TEST_F(FirmwareCrashTest, TheRecoveryOutlastsAPartLongerThanSixSeconds) {
     {
         const std::string before = read_file(state_file());
         auto connection = connect();
-        start_update(*connection, big);
+        start_firmware_update(*connection, "emu0", big);
         // The device saves its state once it took the Initiate: the part now runs its 12 s.
         ASSERT_TRUE(eventually([&] { return read_file(state_file()) != before; }, 30s, 10ms));
     }
@@ -157,14 +132,8 @@ TEST_F(FirmwareCrashTest, TheRecoveryOutlastsAPartLongerThanSixSeconds) {
         << restarted.log();
     EXPECT_FALSE(fs::exists(marker)) << restarted.log();
     auto connection = connect();
-    auto next = start_update(*connection, small);
-    std::string state;
-    ASSERT_TRUE(eventually(
-        [&] {
-            state = job_property<std::string>(*connection, next, "State");
-            return state == "completed" || state == "failed" || state == "cancelled";
-        },
-        60s, 50ms));
+    auto next = start_firmware_update(*connection, "emu0", small);
+    const std::string state = wait_final_state(*connection, next, 60s);
     EXPECT_EQ(state, "completed") << job_property<std::string>(*connection, next, "Error") << "\n"
                                   << restarted.log();
     EXPECT_EQ(restarted.terminate(), 0) << restarted.log();

@@ -20,9 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr const char* kFirmware = "org.cxlmgr1.Firmware";
-constexpr const char* kJob = "org.cxlmgr1.Job";
-
 class FirmwareFaultTest : public DaemonTest, public ::testing::WithParamInterface<std::string> {
 protected:
     void SetUp() override {
@@ -34,44 +31,27 @@ protected:
             {{"timing",
               {{"fw_transfer_us_per_kib", 200}, {"mailbox_timeout_fault_us", 3000000}}}})})));
         connection_ = connect();
-        firmware_ = sdbus::createProxy(*connection_, kService, device_path("emu0"));
         emulator_ = std::make_unique<EmulatorProxy>(*connection_, device_path("emu0"));
     }
     void TearDown() override {
         emulator_.reset();
-        firmware_.reset();
         connection_.reset();
         DaemonTest::TearDown();
     }
 
     sdbus::ObjectPath start_update(const fs::path& image) {
-        sdbus::ObjectPath job;
-        firmware_->callMethod("StartUpdate")
-            .onInterface(kFirmware)
-            .withArguments(image.string(), uint8_t{0}, std::map<std::string, sdbus::Variant>{})
-            .storeResultsTo(job);
-        return job;
+        return start_firmware_update(*connection_, "emu0", image);
     }
-
     template <typename T>
     T job_property(const sdbus::ObjectPath& job, const std::string& name) {
-        auto proxy = sdbus::createProxy(*connection_, kService, job);
-        return proxy->getProperty(name).onInterface(kJob).get<T>();
+        return testing::job_property<T>(*connection_, job, name);
     }
 
     std::string final_state(const sdbus::ObjectPath& job) {
-        std::string state;
-        eventually(
-            [&] {
-                state = job_property<std::string>(job, "State");
-                return state == "completed" || state == "failed" || state == "cancelled";
-            },
-            120s, 50ms);
-        return state;
+        return wait_final_state(*connection_, job);
     }
 
     std::unique_ptr<sdbus::IConnection> connection_;
-    std::unique_ptr<sdbus::IProxy> firmware_;
     std::unique_ptr<EmulatorProxy> emulator_;
 };
 
