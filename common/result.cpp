@@ -22,6 +22,8 @@ std::string_view errc_name(Errc code) {
             return "Unsupported";
         case Errc::DeviceGone:
             return "DeviceGone";
+        case Errc::LimitsExceeded:
+            return "LimitsExceeded";
         case Errc::NotCancellable:
             return "NotCancellable";
         case Errc::IoError:

@@ -31,6 +31,7 @@ enum class Errc {
     Unsupported,
     DeviceGone,
     NotCancellable,
+    LimitsExceeded,
     IoError,
     Internal,
 };

@@ -18,6 +18,7 @@ std::string dbus_error_name(Errc code) {
         case Errc::Unsupported:
         case Errc::DeviceGone:
         case Errc::NotCancellable:
+        case Errc::LimitsExceeded:
             break;
     }
     return std::string(kErrorPrefix) + std::string(errc_name(code));

@@ -113,6 +113,14 @@ void SubscriptionRegistry::subscribe(const std::string& device_path, VariantDict
                                      const std::string& owner,
                                      std::shared_ptr<daemon::EventCollector> collector,
                                      std::function<void(Result<std::string>)> done) {
+    if (auto it = per_owner_.find(owner);
+        it != per_owner_.end() && it->second >= kMaxSubscriptionsPerConnection) {
+        done(Error(Errc::LimitsExceeded,
+                   owner + " holds " + std::to_string(it->second) +
+                       " subscriptions, the most one connection may hold: end one "
+                       "(Unsubscribe) before making another"));
+        return;
+    }
     const uint64_t id = next_id_++;
     const std::string path = std::string(kSubscriptionsPath) + "/" + std::to_string(id);
     std::unique_ptr<SubscriptionObject> object;
@@ -125,6 +133,7 @@ void SubscriptionRegistry::subscribe(const std::string& device_path, VariantDict
         return;
     }
     subscriptions_.emplace(id, std::move(object));
+    ++per_owner_[owner];
     log::info(collector->device_name(), ": subscription ", id, " for ", owner);
     check_owner(id, owner);
     // The reply waits for the arming, so a caller that reads the policy next sees it armed.
@@ -147,6 +156,10 @@ void SubscriptionRegistry::end(uint64_t id, std::function<void(Status)> done) {
     auto collector = it->second->collector();
     log::info(collector->device_name(), ": subscription ", id, " of ", it->second->owner(),
               " ended");
+    if (auto count = per_owner_.find(it->second->owner());
+        count != per_owner_.end() && --count->second == 0) {
+        per_owner_.erase(count);
+    }
     retiring_.emplace(id, std::move(it->second));
     subscriptions_.erase(it);
     boost::asio::post(service_.io, [weak = weak_from_this(), id] {

@@ -6,6 +6,11 @@
 // a subscription (NameHasOwner), because the owner's departure may have been announced before
 // the subscription existed.
 //
+// A connection may hold at most kMaxSubscriptionsPerConnection subscriptions at a time (on all
+// devices together): each one costs an exported object and log lines, and nothing else bounds
+// what an unprivileged caller can make us hold. One more answers LimitsExceeded, before
+// anything is exported or armed. A connection that leaves the bus takes its count with it.
+//
 // Threading: D-Bus thread only.
 #pragma once
 
@@ -22,6 +27,9 @@
 namespace cxlmgr::dbus {
 
 class SubscriptionRegistry;
+
+// docs/DBUS.md "Events and subscriptions".
+inline constexpr size_t kMaxSubscriptionsPerConnection = 64;
 
 class SubscriptionObject final : public org::cxlmgr1::Subscription_adaptor {
 public:
@@ -59,7 +67,8 @@ public:
 
     // Exports a subscription of `owner` and counts it on the collector; `done` gets its path
     // once the device is armed (or the arming failed, which is logged: the subscription still
-    // gets fast collection).
+    // gets fast collection). LimitsExceeded (at once, nothing exported) when `owner` holds
+    // kMaxSubscriptionsPerConnection already.
     void subscribe(const std::string& device_path, VariantDict filter, const std::string& owner,
                    std::shared_ptr<daemon::EventCollector> collector,
                    std::function<void(Result<std::string>)> done);
@@ -81,6 +90,7 @@ private:
     std::unique_ptr<sdbus::IProxy> bus_driver_;
     uint64_t next_id_ = 1;
     std::map<uint64_t, std::unique_ptr<SubscriptionObject>> subscriptions_;
+    std::map<std::string, size_t> per_owner_;  // live subscriptions of each connection
     // Removed objects wait here for a posted destruction: end() may run inside their handler.
     std::map<uint64_t, std::unique_ptr<SubscriptionObject>> retiring_;
 };

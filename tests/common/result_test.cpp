@@ -56,6 +56,7 @@ TEST(Result, ContextKeepsTheErrorClass) {
 TEST(Result, EveryErrorClassHasTheContractName) {
     EXPECT_EQ(errc_name(Errc::InvalidArgument), "InvalidArgument");
     EXPECT_EQ(errc_name(Errc::NotCancellable), "NotCancellable");
+    EXPECT_EQ(errc_name(Errc::LimitsExceeded), "LimitsExceeded");
     EXPECT_EQ(errc_name(Errc::DeviceGone), "DeviceGone");
 }
 

@@ -21,6 +21,7 @@ TEST(DbusErrors, ContractNamesMapOneToOne) {
         {Errc::Unsupported, "org.cxlmgr1.Error.Unsupported"},
         {Errc::DeviceGone, "org.cxlmgr1.Error.DeviceGone"},
         {Errc::NotCancellable, "org.cxlmgr1.Error.NotCancellable"},
+        {Errc::LimitsExceeded, "org.cxlmgr1.Error.LimitsExceeded"},
         {Errc::IoError, "org.cxlmgr1.Error.DeviceError"},
         {Errc::Internal, "org.freedesktop.DBus.Error.Failed"},
     };

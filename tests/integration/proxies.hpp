@@ -10,6 +10,7 @@
 #include "dbus/generated/Cdat_proxy.h"
 #include "dbus/generated/Device_proxy.h"
 #include "dbus/generated/Emulator_proxy.h"
+#include "dbus/generated/Events_proxy.h"
 #include "dbus/generated/Manager_proxy.h"
 
 namespace cxlmgr::testing {
@@ -30,6 +31,20 @@ using CdatProxy = Proxy<org::cxlmgr1::Cdat_proxy>;
 using EmulatorProxy = Proxy<org::cxlmgr1::Emulator_proxy>;
 
 using VariantMap = std::map<std::string, sdbus::Variant>;
+
+// org.cxlmgr1.Events for its calls (GetEvents, Subscribe): the Event signal is not watched.
+class EventsCalls final : public sdbus::ProxyInterfaces<org::cxlmgr1::Events_proxy> {
+public:
+    EventsCalls(sdbus::IConnection& connection, std::string path)
+        : ProxyInterfaces(connection, "org.cxlmgr1", std::move(path)) {
+        registerProxy();
+    }
+    ~EventsCalls() { unregisterProxy(); }
+
+private:
+    void onEvent(const uint64_t&, const std::string&, const std::string&, const uint64_t&,
+                 const VariantMap&) override {}
+};
 
 // Scalars, strings, object paths, arrays of those, a{sv} and arrays of a{sv} (what the
 // contract's dictionaries hold); throws std::invalid_argument naming any other signature.
