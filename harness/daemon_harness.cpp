@@ -413,6 +413,7 @@ DaemonProcess::DaemonProcess(const std::string& bus_address, const std::filesyst
         argv.emplace_back("--allow-raw-writes");
     }
     argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+    argv.insert(argv.begin(), options.wrapper.begin(), options.wrapper.end());
     process_.spawn(argv, log_);
     if (!wait_for_name(bus_address, "org.cxlmgr1", options.ready_timeout, &process_)) {
         std::string why = process_.running()

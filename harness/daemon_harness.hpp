@@ -102,6 +102,9 @@ struct DaemonOptions {
     bool allow_raw_writes = false;
     std::string log_level = "info";
     std::vector<std::string> extra_args;
+    // A command cxlmgrd's own argv is appended to, which must end by exec'ing it, so the child
+    // is the daemon (its pid, its exit status): e.g. unshare for a namespace of its own.
+    std::vector<std::string> wrapper;
     std::chrono::milliseconds ready_timeout = 10s;
 
     static DaemonOptions emulated(unsigned n) {
