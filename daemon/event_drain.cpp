@@ -69,12 +69,12 @@ EventDrain::EventDrain(std::shared_ptr<ManagedDevice> device, std::shared_ptr<Ev
                        boost::asio::any_io_executor journal_executor, FailureStreak& failures,
                        StoreRetry retry, DrainOutput output)
     : name_(device->name()),
-      device_(device),
+      device_(std::move(device)),
       journal_(std::move(journal)),
       journal_executor_(std::move(journal_executor)),
       failures_(failures),
       output_(std::move(output)),
-      outage_(std::move(device), retry) {}
+      outage_(device_, retry) {}
 
 Task<void> EventDrain::run(std::vector<cxl::EventLog> logs) {
     const uint64_t failed_before = outage_.failures();

@@ -259,8 +259,8 @@ Status EventJournal::migrate(const std::string& path) {
             first.bind(1, to_db(high_water));
             CXLMGR_CHECK(first.step());
         }
-        log::info("event journal ", path, ": schema ", version, " migrated to ", kSchemaVersion,
-                  ", ", rows, " events kept, sequence numbers continue after ", high_water);
+        log::info("event journal ", path, ": migrating schema ", version, " to ", kSchemaVersion,
+                  " (", rows, " events, sequence numbers continue after ", high_water, ")");
     }
     CXLMGR_CHECK(exec(kSchema));
     return exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";").c_str());
