@@ -40,6 +40,7 @@ EventCollector::EventCollector(Private, std::shared_ptr<ManagedDevice> device,
       timer_(strand_),
       failures_(name_),
       drain_(device_, journal_, journal_executor_, failures_,
+             {.first = options.store_retry, .max = options.store_retry_max},
              {.events =
                   [this](std::vector<StoredEvent> stored) {
                       if (listener_.events) {
@@ -88,10 +89,16 @@ Task<Status> EventCollector::collect() {
 
     while (!stopped_) {
         auto next = subscribers_ > 0 ? options_.fast_poll : options_.slow_poll;
-        if (auto logs = flagged_logs(); !logs.empty()) {
+        if (const auto backoff = drain_.store_backoff(); backoff > 0ms) {
+            // The journal failed: the events wait on the device until the backoff has passed,
+            // however often the timer is cut short.
+            next = backoff;
+        } else if (auto logs = flagged_logs(); !logs.empty()) {
             co_await drain_.run(std::move(logs));
-            // Look again soon while subscribed: more may have come during the drain.
-            next = subscribers_ > 0 ? 0ms : options_.slow_poll;
+            // Look again soon while subscribed: more may have come during the drain. After a
+            // failed write, not before the backoff.
+            const auto retry = drain_.store_backoff();
+            next = retry > 0ms ? retry : (subscribers_ > 0 ? 0ms : options_.slow_poll);
         }
         if (stopped_) {
             break;

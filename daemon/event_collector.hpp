@@ -24,6 +24,14 @@
 // read and clear atomically); and a reading kept for the next write is lost if the daemon dies
 // before it (the count of records the device dropped, never a record).
 //
+// Journal failures: records are cleared only once stored, so while the journal cannot write
+// (a full disk, an I/O error) they stay on the device (a full log overflows there, and that
+// is counted once it can be stored). The device is degraded meanwhile, with the journal's
+// error as the reason, and back online by itself once a write succeeds. No poll drains until
+// the backoff has passed (store_retry doubling to store_retry_max), fast polling and a first
+// subscriber included, so a journal that cannot write is not hammered. One log line when the
+// failures start, one when they end (daemon/event_drain.hpp, StoreOutage).
+//
 // Stopping: stop() ends collection and, if the device is armed, disarms it (policy none). For
 // the disarm to reach the device, the daemon has to stop its collectors (EventHub::stop_all)
 // before it closes the devices' channels. A disarm the channel refuses because the device is
@@ -56,6 +64,10 @@ namespace cxlmgr::daemon {
 struct CollectorOptions {
     std::chrono::milliseconds slow_poll{2000};
     std::chrono::milliseconds fast_poll{5};
+    // A failed journal write is tried again after store_retry, doubling up to store_retry_max,
+    // whatever the polling ("Journal failures" above).
+    std::chrono::milliseconds store_retry{100};
+    std::chrono::milliseconds store_retry_max{5000};
 };
 
 struct CollectorListener {
@@ -103,6 +115,8 @@ public:
     [[nodiscard]] uint64_t overflows() const { return overflows_.load(); }
     [[nodiscard]] unsigned subscribers() const { return subscribers_.load(); }
     [[nodiscard]] uint64_t polls() const { return polls_.load(); }
+    // Journal writes that failed since start, for tests and diagnostics.
+    [[nodiscard]] uint64_t store_failures() const { return drain_.store_failures(); }
 
 private:
     // Start-up (stored Overflows total, Set Timestamp), then poll and drain until stop().

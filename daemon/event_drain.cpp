@@ -1,5 +1,6 @@
 #include "daemon/event_drain.hpp"
 
+#include <algorithm>
 #include <span>
 #include <utility>
 
@@ -24,19 +25,62 @@ void FailureStreak::failed(const std::string& what, const Error& cause) {
     log::emit(level, device_, ": event collection: ", what, ": ", cause.message);
 }
 
+StoreOutage::StoreOutage(std::shared_ptr<ManagedDevice> device, StoreRetry retry)
+    : device_(std::move(device)), retry_(retry) {}
+
+void StoreOutage::failed(const Error& cause) {
+    ++failures_;
+    const auto now = std::chrono::steady_clock::now();
+    if (attempts_++ == 0) {
+        started_ = now;
+        delay_ = retry_.first;
+        log::error(device_->name(), ": events not stored (", cause.message,
+                   "): they stay on the device, the write is tried again with backoff");
+        device_->events_not_stored("events not stored (" + cause.message +
+                                   "), they stay on the device");
+    } else {
+        delay_ = std::min(delay_ * 2, retry_.max);
+    }
+    retry_at_ = now + delay_;
+}
+
+void StoreOutage::succeeded() {
+    if (attempts_ == 0) {
+        return;
+    }
+    const auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started_);
+    log::info(device_->name(), ": events stored again after ", attempts_, " failed attempt",
+              attempts_ == 1 ? "" : "s", " over ", lasted.count(), " ms");
+    attempts_ = 0;
+    device_->events_stored();
+}
+
+std::chrono::milliseconds StoreOutage::backoff() const {
+    if (attempts_ == 0) {
+        return std::chrono::milliseconds(0);
+    }
+    const auto left = retry_at_ - std::chrono::steady_clock::now();
+    return std::max(std::chrono::ceil<std::chrono::milliseconds>(left),
+                    std::chrono::milliseconds(0));
+}
+
 EventDrain::EventDrain(std::shared_ptr<ManagedDevice> device, std::shared_ptr<EventJournal> journal,
                        boost::asio::any_io_executor journal_executor, FailureStreak& failures,
-                       DrainOutput output)
+                       StoreRetry retry, DrainOutput output)
     : name_(device->name()),
       device_(std::move(device)),
       journal_(std::move(journal)),
       journal_executor_(std::move(journal_executor)),
       failures_(failures),
-      output_(std::move(output)) {}
+      output_(std::move(output)),
+      outage_(device_, retry) {}
 
 Task<void> EventDrain::run(std::vector<cxl::EventLog> logs) {
+    const uint64_t failed_before = outage_.failures();
     for (const auto log : logs) {
-        if (stopped_) {
+        // After a failed write the other logs wait too: the journal is what failed.
+        if (stopped_ || outage_.failures() != failed_before) {
             co_return;
         }
         co_await drain_log(log);
@@ -71,11 +115,12 @@ Task<void> EventDrain::drain_log(cxl::EventLog log) {
         if (!stored.ok()) {
             // Not durable, so not cleared: the device keeps the records for the next try. The
             // overflow readings of earlier checks exist nowhere else: keep them.
-            log::error(name_, ": events not stored, left on the device: ", stored.error().message);
+            outage_.failed(stored.error());
             pending_overflows_.insert(pending_overflows_.begin(), write.earlier_readings.begin(),
                                       write.earlier_readings.end());
             co_return;
         }
+        outage_.succeeded();
         count_overflows(*stored);
         if (write.handles.empty()) {
             // An overflow without records cannot be cleared by handle; it stays reported.

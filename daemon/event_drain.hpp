@@ -9,15 +9,20 @@
 //   Clear Event Records of exactly the handles read (as many commands as the payload needs)
 //   hand the stored events to the collector
 //
-// A step that fails ends the log's turn: what is left waits on the device for the next pass.
+// A step that fails ends the log's turn: what is left waits on the device for the next pass. A
+// journal write that fails (a full disk, an I/O error) ends the pass and starts a store outage:
+// the records stay on the device, the device is degraded, and the collector drains again only
+// after a backoff (StoreOutage).
 //
 // Threading: a pass runs as a coroutine on the device's mailbox strand, where all of this
 // object's state lives; journal I/O runs on the journal executor. Whoever awaits run() keeps
 // this object alive (the collector owns it and its coroutine holds the collector).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,6 +65,39 @@ private:
     bool failing_ = false;
 };
 
+// How soon a failed journal write is tried again: `first`, doubling with every failure up to
+// `max`.
+struct StoreRetry {
+    std::chrono::milliseconds first{100};
+    std::chrono::milliseconds max{5000};
+};
+
+// An episode of journal writes failing for one device. Its events stay on the device until
+// stored (nothing is cleared before its write is durable); meanwhile the device is degraded with
+// the reason, and writing is retried with backoff, never in a loop. One log line when it starts
+// (the device, the journal's error) and one when a write succeeds again (failed attempts, how
+// long). Strand-only, but failures() may be read from any thread.
+class StoreOutage {
+public:
+    StoreOutage(std::shared_ptr<ManagedDevice> device, StoreRetry retry);
+
+    void failed(const Error& cause);
+    void succeeded();
+    // How long from now until the next write may be tried; zero when it may be tried now.
+    [[nodiscard]] std::chrono::milliseconds backoff() const;
+    // Failed writes since the collector started, for tests and diagnostics.
+    [[nodiscard]] uint64_t failures() const { return failures_.load(); }
+
+private:
+    std::shared_ptr<ManagedDevice> device_;
+    StoreRetry retry_;
+    unsigned attempts_ = 0;  // failed writes of the outage going on; 0: none
+    std::chrono::steady_clock::time_point started_;
+    std::chrono::steady_clock::time_point retry_at_;
+    std::chrono::milliseconds delay_{0};
+    std::atomic<uint64_t> failures_{0};
+};
+
 // Where a drain's results go; called on the strand.
 struct DrainOutput {
     // A page's newly stored events, in sequence order, after their clear was attempted.
@@ -72,11 +110,15 @@ class EventDrain {
 public:
     EventDrain(std::shared_ptr<ManagedDevice> device, std::shared_ptr<EventJournal> journal,
                boost::asio::any_io_executor journal_executor, FailureStreak& failures,
-               DrainOutput output);
+               StoreRetry retry, DrainOutput output);
 
     // One pass over `logs`, in the order given, each until a Get Event Records comes back empty
-    // (so More Records paging is followed) or a step fails.
+    // (so More Records paging is followed) or a step fails. A failed journal write ends the
+    // pass.
     Task<void> run(std::vector<cxl::EventLog> logs);
+    // While journal writes fail: how long until the next pass may try again (zero: now).
+    [[nodiscard]] std::chrono::milliseconds store_backoff() const { return outage_.backoff(); }
+    [[nodiscard]] uint64_t store_failures() const { return outage_.failures(); }
     // No step begins after this: a step in flight ends without touching the device again or
     // calling the output. Records read but not cleared are read again by the next collector.
     void stop() { stopped_ = true; }
@@ -115,6 +157,7 @@ private:
     bool stopped_ = false;
     // Overflow states read right before a clear, for the next write, across passes.
     std::vector<EventEntry> pending_overflows_;
+    StoreOutage outage_;
 };
 
 }  // namespace cxlmgr::daemon

@@ -1,13 +1,17 @@
 #include "daemon/event_journal.hpp"
 
 #include <cstring>
+#include <limits>
+
+#include "common/log.hpp"
 
 namespace cxlmgr::daemon {
 
 namespace {
 
 // SQLite INTEGER is signed 64-bit; device timestamps and counts are unsigned. They are stored
-// bit for bit, so equality (the duplicate check) and round trips are exact.
+// bit for bit, so equality and round trips are exact; order is not (2^63 and above read as
+// negative), which read() minds for `since`.
 int64_t to_db(uint64_t v) {
     int64_t out;
     std::memcpy(&out, &v, sizeof out);
@@ -76,10 +80,16 @@ private:
     int rc_;
 };
 
+// The journal's schema version (PRAGMA user_version). 0: the first schema, whose events table
+// had UNIQUE (device, log, handle, timestamp) inline; open() migrates it. 1: the duplicate key
+// is the record's content (docs/DESIGN.md "Events").
+constexpr int kSchemaVersion = 1;
+
+// The events table's columns, shared by its creation and by the migration's copy.
 // AUTOINCREMENT: a sequence number is never given twice, even when the newest rows were
-// deleted (plain rowids would reuse max(rowid)+1).
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS events (
+// deleted (plain rowids would reuse max(rowid)+1). episode_count: an overflow part's episode
+// count as the device reported it when the part was stored (0 for records), its identity.
+constexpr const char* kEventsColumns = R"sql((
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   device TEXT NOT NULL,
   log INTEGER NOT NULL,
@@ -90,9 +100,18 @@ CREATE TABLE IF NOT EXISTS events (
   overflow_count INTEGER NOT NULL DEFAULT 0,
   first_overflow INTEGER NOT NULL DEFAULT 0,
   last_overflow INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (device, log, handle, timestamp)
-);
+  episode_count INTEGER NOT NULL DEFAULT 0
+))sql";
+
+// Duplicates: a record is the same record only when all its 128 bytes (handle and timestamp
+// included) are; an overflow part only when its episode (first overflow time) and the count the
+// device reported for it are, which the episode logic in append() makes unique anyway.
+constexpr const char* kSchema = R"sql(
 CREATE INDEX IF NOT EXISTS events_by_device ON events (device, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS events_same_record ON events (device, log, record)
+  WHERE kind <> 'overflow';
+CREATE UNIQUE INDEX IF NOT EXISTS events_same_overflow
+  ON events (device, log, first_overflow, episode_count) WHERE kind = 'overflow';
 CREATE TABLE IF NOT EXISTS device_totals (
   device TEXT PRIMARY KEY,
   overflows INTEGER NOT NULL DEFAULT 0
@@ -112,6 +131,23 @@ CREATE TABLE IF NOT EXISTS overflow_episodes (
 INSERT OR IGNORE INTO overflow_episodes (device, log, first_overflow, count)
   SELECT device, log, first_overflow, SUM(overflow_count) FROM events
   WHERE kind = 'overflow' GROUP BY device, log, first_overflow;
+)sql";
+
+// Version 0 to 1: the inline UNIQUE cannot be dropped, so the table is rebuilt. Every row is
+// copied with its seq (a plain INSERT: a row the new keys refused would fail the migration, never
+// be left out); an overflow part's episode count is the running sum of its episode's parts.
+constexpr const char* kMigrateFrom0 = R"sql(
+INSERT INTO events_migrating (seq, device, log, kind, handle, timestamp, record, overflow_count,
+                              first_overflow, last_overflow, episode_count)
+  SELECT seq, device, log, kind, handle, timestamp, record, overflow_count, first_overflow,
+         last_overflow,
+         CASE WHEN kind = 'overflow'
+              THEN SUM(overflow_count) OVER (PARTITION BY device, log, kind, first_overflow
+                                             ORDER BY seq)
+              ELSE 0 END
+  FROM events;
+DROP TABLE events;
+ALTER TABLE events_migrating RENAME TO events;
 )sql";
 
 }  // namespace
@@ -163,13 +199,71 @@ Result<std::shared_ptr<EventJournal>> EventJournal::open(const std::string& path
     // WAL: readers (GetEvents) do not wait for the writer. synchronous=FULL: in WAL mode NORMAL
     // may lose the last commits on power loss, and a lost commit would be a lost event since the
     // device copy is cleared right after.
-    for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;", kSchema}) {
+    for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;"}) {
         if (auto s = journal->exec(sql); !s.ok()) {
             return s.error().with_context(path);
         }
     }
+    if (auto s = journal->prepare_schema(path); !s.ok()) {
+        return s.error().with_context(path);
+    }
     CXLMGR_ASSIGN(journal->count_, journal->scalar("SELECT COUNT(*) FROM events", nullptr));
     return journal;
+}
+
+// One transaction: a journal is either at the current version with every row, or untouched.
+Status EventJournal::prepare_schema(const std::string& path) {
+    CXLMGR_CHECK(exec("BEGIN IMMEDIATE;"));
+    Status s = migrate(path);
+    if (s.ok()) {
+        s = exec("COMMIT;");
+    }
+    if (!s.ok()) {
+        (void)exec("ROLLBACK;");  // the error being returned is the one that matters
+    }
+    return s;
+}
+
+Status EventJournal::migrate(const std::string& path) {
+    CXLMGR_ASSIGN(const uint64_t version, scalar("PRAGMA user_version", nullptr));
+    if (version > static_cast<uint64_t>(kSchemaVersion)) {
+        return Error(Errc::IoError, "event journal: schema version " + std::to_string(version) +
+                                        " is newer than this daemon's (" +
+                                        std::to_string(kSchemaVersion) + ")");
+    }
+    if (version == static_cast<uint64_t>(kSchemaVersion)) {
+        return exec(kSchema);  // tables a journal may lack (overflow_episodes) come back
+    }
+    CXLMGR_ASSIGN(const uint64_t tables,
+                  scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                         "name = 'events'",
+                         nullptr));
+    if (tables == 0) {
+        CXLMGR_CHECK(exec(("CREATE TABLE events " + std::string(kEventsColumns) + ";").c_str()));
+    } else {
+        // The AUTOINCREMENT high-water mark goes with the table it belongs to: kept by hand, so
+        // a number given before (its row since trimmed) is never given again.
+        CXLMGR_ASSIGN(const uint64_t high_water,
+                      scalar("SELECT seq FROM sqlite_sequence WHERE name = 'events'", nullptr));
+        CXLMGR_ASSIGN(const uint64_t rows, scalar("SELECT COUNT(*) FROM events", nullptr));
+        CXLMGR_CHECK(
+            exec(("CREATE TABLE events_migrating " + std::string(kEventsColumns) + ";").c_str()));
+        CXLMGR_CHECK(exec(kMigrateFrom0));
+        Statement mark(db_, "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'");
+        CXLMGR_CHECK(mark.prepared());
+        mark.bind(1, to_db(high_water));
+        CXLMGR_CHECK(mark.step());
+        if (sqlite3_changes(db_) == 0 && high_water != 0) {
+            Statement first(db_, "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)");
+            CXLMGR_CHECK(first.prepared());
+            first.bind(1, to_db(high_water));
+            CXLMGR_CHECK(first.step());
+        }
+        log::info("event journal ", path, ": migrating schema ", version, " to ", kSchemaVersion,
+                  " (", rows, " events, sequence numbers continue after ", high_water, ")");
+    }
+    CXLMGR_CHECK(exec(kSchema));
+    return exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";").c_str());
 }
 
 EventJournal::EventJournal(Private, sqlite3* db, JournalLimits limits) : db_(db), limits_(limits) {}
@@ -202,24 +296,30 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
                                                       const std::vector<EventEntry>& entries) {
     std::lock_guard lock(mutex_);
     CXLMGR_CHECK(exec("BEGIN IMMEDIATE;"));
-    auto rollback = [this](Error e) {
+    auto written = write(device, entries);
+    Status committed = written.ok() ? exec("COMMIT;") : Status(written.error());
+    if (!committed.ok()) {
+        // A failed COMMIT may have rolled back already (SQLITE_FULL, I/O errors): then this
+        // ROLLBACK fails, harmlessly. Either way nothing of the write is left, and count_ was
+        // not touched.
         (void)exec("ROLLBACK;");  // the error being returned is the one that matters
-        return e;
-    };
+        return committed.error();
+    }
+    count_ = written->count;
+    return std::move(written->stored);
+}
+
+// Inside append()'s transaction; changes nothing but the database, so a rollback undoes all.
+Result<EventJournal::Written> EventJournal::write(const std::string& device,
+                                                  const std::vector<EventEntry>& entries) {
     Statement insert(db_,
                      "INSERT OR IGNORE INTO events (device, log, kind, handle, timestamp, record, "
-                     "overflow_count, first_overflow, last_overflow) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                     "overflow_count, first_overflow, last_overflow, episode_count) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     Statement total(
         db_,
         "INSERT INTO device_totals (device, overflows) VALUES (?, ?) "
         "ON CONFLICT (device) DO UPDATE SET overflows = overflows + excluded.overflows");
-    if (auto s = insert.prepared(); !s.ok()) {
-        return rollback(s.error());
-    }
-    if (auto s = total.prepared(); !s.ok()) {
-        return rollback(s.error());
-    }
     Statement episode(db_,
                       "SELECT count FROM overflow_episodes WHERE device = ? AND log = ? AND "
                       "first_overflow = ?");
@@ -227,14 +327,13 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
                            "INSERT INTO overflow_episodes (device, log, first_overflow, count) "
                            "VALUES (?, ?, ?, ?) ON CONFLICT (device, log, first_overflow) DO "
                            "UPDATE SET count = excluded.count");
-    for (auto* st : {&episode, &note_episode}) {
-        if (auto s = st->prepared(); !s.ok()) {
-            return rollback(s.error());
-        }
+    for (auto* st : {&insert, &total, &episode, &note_episode}) {
+        CXLMGR_CHECK(st->prepared());
     }
-    std::vector<StoredEvent> stored;
+    Written out;
     for (const auto& reported : entries) {
         EventEntry e = reported;
+        uint64_t episode_count = 0;
         if (e.kind == kOverflowKind) {
             // The device counts an overflow episode up until it is cleared, and it may be read
             // several times meanwhile (a re-read after a crash, the collector's check before
@@ -243,14 +342,12 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
             episode.bind(1, device);
             episode.bind(2, static_cast<int64_t>(e.log));
             episode.bind(3, to_db(e.first_overflow));
-            auto rc = episode.step();
-            if (!rc.ok()) {
-                return rollback(rc.error());
-            }
-            const uint64_t known = *rc == SQLITE_ROW ? from_db(episode.integer(0)) : 0;
+            CXLMGR_ASSIGN(const int rc, episode.step());
+            const uint64_t known = rc == SQLITE_ROW ? from_db(episode.integer(0)) : 0;
             if (e.overflow_count <= known) {
                 continue;
             }
+            episode_count = e.overflow_count;
             e.overflow_count -= known;
             if (known != 0) {
                 e.timestamp = e.last_overflow;  // a later part of a stored episode
@@ -266,48 +363,36 @@ Result<std::vector<StoredEvent>> EventJournal::append(const std::string& device,
         insert.bind(7, to_db(e.overflow_count));
         insert.bind(8, to_db(e.first_overflow));
         insert.bind(9, to_db(e.last_overflow));
-        if (auto rc = insert.step(); !rc.ok()) {
-            return rollback(rc.error());
-        }
+        insert.bind(10, to_db(episode_count));
+        CXLMGR_CHECK(insert.step());
         if (sqlite3_changes(db_) == 0) {
-            continue;  // stored before a crash that came before the clear
+            continue;  // the same bytes, stored before a crash that came before the clear
         }
-        stored.push_back({from_db(sqlite3_last_insert_rowid(db_)), e});
+        out.stored.push_back({from_db(sqlite3_last_insert_rowid(db_)), e});
         if (e.kind == kOverflowKind) {
             note_episode.reset();
             note_episode.bind(1, device);
             note_episode.bind(2, static_cast<int64_t>(e.log));
             note_episode.bind(3, to_db(e.first_overflow));
-            note_episode.bind(4, to_db(reported.overflow_count));
-            if (auto rc = note_episode.step(); !rc.ok()) {
-                return rollback(rc.error());
-            }
+            note_episode.bind(4, to_db(episode_count));
+            CXLMGR_CHECK(note_episode.step());
         }
         if (e.overflow_count != 0) {
             total.reset();
             total.bind(1, device);
             total.bind(2, to_db(e.overflow_count));
-            if (auto rc = total.step(); !rc.ok()) {
-                return rollback(rc.error());
-            }
+            CXLMGR_CHECK(total.step());
         }
     }
-    count_ += stored.size();
-    if (auto s = trim(); !s.ok()) {
-        count_ -= stored.size();
-        return rollback(s.error());
-    }
-    if (auto s = exec("COMMIT;"); !s.ok()) {
-        return rollback(s.error());
-    }
-    return stored;
+    CXLMGR_ASSIGN(out.count, trim(count_ + out.stored.size()));
+    return out;
 }
 
-Status EventJournal::trim() {
-    if (count_ <= limits_.max_events) {
-        return ok_status();
+Result<uint64_t> EventJournal::trim(uint64_t count) {
+    if (count <= limits_.max_events) {
+        return count;
     }
-    const uint64_t excess = count_ - limits_.max_events;
+    const uint64_t excess = count - limits_.max_events;
     Statement del(db_,
                   "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)");
     Statement note(db_, "UPDATE journal_totals SET dropped = dropped + ? WHERE id = 1");
@@ -317,12 +402,16 @@ Status EventJournal::trim() {
     CXLMGR_CHECK(del.step());
     note.bind(1, to_db(excess));
     CXLMGR_CHECK(note.step());
-    count_ -= excess;
-    return ok_status();
+    return limits_.max_events;
 }
 
 Result<std::vector<StoredEvent>> EventJournal::read(const std::string& device, uint64_t since,
                                                     uint32_t max) {
+    // Sequence numbers are SQLite rowids, at most 2^63-1: nothing comes after a larger since
+    // (bound as signed, it would read as negative and match everything).
+    if (since >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return std::vector<StoredEvent>{};
+    }
     std::lock_guard lock(mutex_);
     Statement st(db_,
                  "SELECT seq, log, kind, handle, timestamp, record, overflow_count, "
@@ -330,7 +419,7 @@ Result<std::vector<StoredEvent>> EventJournal::read(const std::string& device, u
                  "ORDER BY seq LIMIT ?");
     CXLMGR_CHECK(st.prepared());
     st.bind(1, device);
-    st.bind(2, to_db(since));
+    st.bind(2, static_cast<int64_t>(since));
     st.bind(3, static_cast<int64_t>(max));
     std::vector<StoredEvent> out;
     while (true) {

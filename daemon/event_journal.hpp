@@ -8,12 +8,20 @@
 // which a hand-written append-only file would have to reimplement (torn writes, fsync ordering,
 // recovery).
 //
-// A record re-read after a crash between "stored" and "cleared" is recognised by (device, log,
-// handle, timestamp) and not stored twice. An overflow is reported by the device as a running
-// count per episode (first overflow time) until the log is cleared: the journal keeps each
-// episode's count and stores only its growth, as an overflow event of its own, so a reading
-// repeated or re-read is never counted twice. The journal is bounded: past `max_events` the
-// oldest events (of any device) are dropped first, and counted.
+// A record re-read after a crash between "stored" and "cleared" is recognised by its content
+// (device, log and all 128 record bytes, handle and timestamp included) and not stored twice;
+// records that differ in any byte are all stored, whatever their handle and timestamp (a device
+// whose handles restart and whose clock reads 0 repeats both). An overflow is reported by the
+// device as a running count per episode (first overflow time) until the log is cleared: the
+// journal keeps each episode's count and stores only its growth, as an overflow event of its
+// own, so a reading repeated or re-read is never counted twice. The journal is bounded: past
+// `max_events` the oldest events (of any device) are dropped first, and counted; nothing else
+// ever deletes an event.
+//
+// Failures: a write is one transaction, trimming included. A write that fails at any step, the
+// COMMIT included (a full disk), leaves the rows, the totals and the in-memory count exactly as
+// they were. A journal of an older schema (PRAGMA user_version) is migrated when opened, in one
+// transaction that keeps every row, its sequence number and the AUTOINCREMENT high-water mark.
 //
 // Threading: every method may be called from any thread (one connection behind a mutex). Calls
 // do file I/O and may block: never call them on the D-Bus thread.
@@ -69,7 +77,8 @@ class EventJournal {
     struct Private {};
 
 public:
-    // Creates the file (and its schema) if needed. IoError when it cannot be opened.
+    // Creates the file (and its schema) if needed, migrates an older schema. IoError when it
+    // cannot be opened or migrated (then it is left as it was).
     static Result<std::shared_ptr<EventJournal>> open(const std::string& path,
                                                       JournalLimits limits = {});
     EventJournal(Private, sqlite3* db, JournalLimits limits);
@@ -85,7 +94,8 @@ public:
     // total. Returns only once committed.
     Result<std::vector<StoredEvent>> append(const std::string& device,
                                             const std::vector<EventEntry>& entries);
-    // Stored events of `device` with seq > since, oldest first, at most max.
+    // Stored events of `device` with seq > since, oldest first, at most max. Nothing when since
+    // is at least 2^63-1, the largest sequence number there can be.
     Result<std::vector<StoredEvent>> read(const std::string& device, uint64_t since, uint32_t max);
     // Overflow records the device reported so far (kept when the events themselves are dropped).
     Result<uint64_t> overflows(const std::string& device);
@@ -95,14 +105,26 @@ public:
     Result<uint64_t> last_seq();
 
 private:
+    // What a write leaves once committed: the events newly stored, the rows then in events.
+    struct Written {
+        std::vector<StoredEvent> stored;
+        uint64_t count = 0;
+    };
+
     Status exec(const char* sql);
     Result<uint64_t> scalar(const char* sql, const std::string* text);
-    Status trim();
+    Status prepare_schema(const std::string& path);
+    Status migrate(const std::string& path);
+    // append()'s work inside its transaction; touches nothing but the database.
+    Result<Written> write(const std::string& device, const std::vector<EventEntry>& entries);
+    // Drops the oldest rows past the bound when the table would hold `count`; returns the count
+    // left.
+    Result<uint64_t> trim(uint64_t count);
 
     std::mutex mutex_;
     sqlite3* db_;
     JournalLimits limits_;
-    uint64_t count_ = 0;  // rows in events
+    uint64_t count_ = 0;  // rows in events, as last committed
 };
 
 }  // namespace cxlmgr::daemon

@@ -422,6 +422,14 @@ void ManagedDevice::restore(Capability capability) {
     refresh_state();
 }
 
+void ManagedDevice::events_not_stored(std::string reason) {
+    impair(Capability::Events, std::move(reason));
+}
+
+void ManagedDevice::events_stored() {
+    restore(Capability::Events);
+}
+
 void ManagedDevice::note_outcome(const Status& status) {
     {
         std::lock_guard lock(mutex_);

@@ -6,7 +6,8 @@
 // State: `gone` once removed or found gone (all-ones reads); `failed` while the mailbox is out
 // of service (a doorbell timeout, or it never opened); `degraded` while one capability is
 // unusable (CDAT: the DOE mailbox is dead or no DOE instance could be used; the firmware
-// information could not be read); `online` otherwise. state_reason says why, naming the device.
+// information could not be read; events cannot be stored); `online` otherwise. state_reason
+// says why, naming the device.
 // Background operations (docs/DESIGN.md "Arbitration"): a command that may run in the
 // background takes the mailbox channel's background slot; after Background Command Started the
 // channel serves other commands while it runs. At open the device's Command Effects Log says
@@ -161,6 +162,12 @@ public:
     // DeviceError when the mailbox never opened, DeviceGone when the device reads all-ones.
     Result<uint32_t> event_status();
 
+    // The event collector's word on this device's events: while the journal cannot store them
+    // (they stay on the device) State is degraded with `reason`; events_stored() once a write
+    // succeeds again. Not probed by supervision: the collector's retries end it.
+    void events_not_stored(std::string reason);
+    void events_stored();
+
     // Called after any property changed.
     void set_properties_listener(std::function<void()> listener);
 
@@ -186,7 +193,7 @@ public:
 private:
     class Opener;
     // What can be unusable while the mailbox works (State degraded).
-    enum class Capability { Cdat, Firmware };
+    enum class Capability { Cdat, Firmware, Events };
 
     // change returns whether it changed anything; the listener hears only of real changes.
     void update(const std::function<bool(DeviceProperties&)>& change);
