@@ -4,14 +4,15 @@
 // full_journal.hpp), then measures, in this order:
 //   - baseline: another client's Manager.Version round trips while cxlmgrd is idle (p50/p99);
 //   - one page: GetEvents(0, 1000), 20 times (min/median/max of the round trip);
-//   - the whole journal paged through with `since` (max 2^32-1 per call: the daemon's page
-//     bound decides), events per second, while the other client keeps reading Version
+//   - the whole journal paged through with `since` (max 2^32-1 per call unless --max: the
+//     daemon's page bound decides), events per second, while the other client keeps reading Version
 //     (p50/p99 during the paging);
 //   - cxlmgrd's peak RSS (VmHWM) after all that, and before it for comparison.
 // Figures per run, then min/median/max over the runs. It prints figures and exits 0 unless it
 // cannot run; "MISSING"/"OUT OF ORDER" in its output are findings.
 //
-// Usage: events_pages_bench [--runs N] [--events N] (defaults 3 runs, 100,000 events).
+// Usage: events_pages_bench [--runs N] [--events N] [--max N] (defaults 3 runs, 100,000 events,
+// max 2^32-1; --max 1000 pages as cxlmgrctl did, for a daemon without the page bound).
 #include <sdbus-c++/sdbus-c++.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
     unsigned runs = 3;
     uint64_t events = 100000;
+    uint32_t max = 0xffffffff;  // GetEvents' max while paging
 };
 
 struct RunResult {
@@ -143,17 +145,23 @@ RunResult run_once(const Options& options) {
     uint64_t since = 0;
     uint64_t read = 0;
     bool in_order = true;
-    for (;;) {
-        auto page = get_events(*proxy, since, 0xffffffff);
-        if (page.empty()) {
-            break;
+    try {
+        for (;;) {
+            auto page = get_events(*proxy, since, options.max);
+            if (page.empty()) {
+                break;
+            }
+            ++r.pages;
+            for (uint64_t seq : page) {
+                in_order = in_order && seq == read + 1;
+                ++read;
+            }
+            since = page.back();
         }
-        ++r.pages;
-        for (uint64_t seq : page) {
-            in_order = in_order && seq == read + 1;
-            ++read;
-        }
-        since = page.back();
+    } catch (const sdbus::Error& e) {
+        std::printf("  FAILED: GetEvents(%llu, %u): %s: %s\n",
+                    static_cast<unsigned long long>(since), options.max, e.getName().c_str(),
+                    e.getMessage().c_str());
     }
     const double seconds = ms_since(start) / 1000;
     busy.stop();
@@ -227,13 +235,15 @@ int main(int argc, char** argv) {
             options.runs = static_cast<unsigned>(value);
         } else if (arg == "--events" && value >= 1) {
             options.events = static_cast<uint64_t>(value);
+        } else if (arg == "--max" && value >= 1 && value <= 4294967295.0) {
+            options.max = static_cast<uint32_t>(value);
         } else {
-            std::cerr << "usage: events_pages_bench [--runs N] [--events N]\n";
+            std::cerr << "usage: events_pages_bench [--runs N] [--events N] [--max N]\n";
             return 2;
         }
     }
     if (argc % 2 == 0) {
-        std::cerr << "usage: events_pages_bench [--runs N] [--events N]\n";
+        std::cerr << "usage: events_pages_bench [--runs N] [--events N] [--max N]\n";
         return 2;
     }
     try {

@@ -1,5 +1,7 @@
 #include "dbus/message_writer.hpp"
 
+#include <systemd/sd-bus.h>
+
 #include <cstring>
 #include <span>
 #include <string>
@@ -13,6 +15,23 @@ namespace {
 constexpr size_t kMaxPadding = 7;
 constexpr size_t string_bytes(size_t length) {
     return 4 + length + 1 + 3;
+}
+
+// sdbus-c++ 1.2.0 appends an array element by element (a call per byte); sd-bus appends a
+// fixed-size array in one. The message pointer is protected in sdbus::Message: named through a
+// derived class, its pointer to member reads it from any Message.
+struct MessageAccess : sdbus::Message {
+    static sd_bus_message* raw(sdbus::Message& m) {
+        return static_cast<sd_bus_message*>(m.*(&MessageAccess::msg_));
+    }
+};
+
+void append_bytes(sdbus::Message& m, std::span<const uint8_t> bytes) {
+    const int r =
+        sd_bus_message_append_array(MessageAccess::raw(m), 'y', bytes.data(), bytes.size());
+    if (r < 0) {
+        throw sdbus::createError(-r, "cannot append a byte array");
+    }
 }
 
 }  // namespace
@@ -56,11 +75,7 @@ public:
             return;
         }
         open(key, "ay", 4 + v.size());
-        w_.message_.openContainer("y");
-        for (uint8_t byte : v) {
-            w_.message_ << byte;
-        }
-        w_.message_.closeContainer();
+        append_bytes(w_.message_, v);
         done();
     }
 

@@ -2,7 +2,7 @@
 // with the system bus's limits (32 MiB messages). Asking for all of them at once, as an
 // unprivileged caller, must neither take the daemon off the bus (a reply over the limit makes
 // the bus drop the daemon's connection) nor grow its memory by the reply's Variant trees nor
-// stall the D-Bus thread: the reply is a bounded page (docs/DBUS.md "GetEvents"), and paging
+// stall the D-Bus thread: the reply is a bounded page (docs/DBUS.md "GetEvents pages"), and paging
 // with `since` reads every event exactly once, in order.
 #include <gtest/gtest.h>
 
@@ -20,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr uint64_t kEvents = 100000;  // the journal's default bound
-constexpr size_t kPageLimit = 1000;   // docs/DBUS.md, GetEvents
+constexpr size_t kPageLimit = 1000;   // docs/DBUS.md "GetEvents pages"
 
 using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t,
                                  std::map<std::string, sdbus::Variant>>;
