@@ -1,20 +1,33 @@
 #include "dbus/events_interface.hpp"
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "daemon/event_values.hpp"
+#include "dbus/message_writer.hpp"
 #include "dbus/subscriptions.hpp"
-#include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 
 namespace {
 
-// The signal's and GetEvents' tuple; the daemon decodes the stored bytes.
-Result<std::tuple<uint64_t, std::string, std::string, uint64_t, VariantDict>> to_tuple(
-    const daemon::StoredEvent& stored) {
-    CXLMGR_ASSIGN(auto ev, daemon::decode_event(stored));
-    return std::make_tuple(ev.seq, std::string(daemon::event_log_name(ev.log)), std::move(ev.kind),
-                           ev.timestamp, event_fields_to_dict(ev));
+// One GetEvents page: the events read, decoded one at a time and written straight into the
+// reply (no Variant tree), until kGetEventsMaxEvents events or kGetEventsMaxBytes of body.
+// Runs on the journal thread (docs/DBUS.md "Threading and lifetimes").
+Status write_page(sdbus::Message& reply, const std::vector<daemon::StoredEvent>& events) {
+    MessageWriter writer(reply);
+    writer.open_array("(tssta{sv})");
+    for (const auto& stored : events) {
+        if (writer.bytes() >= EventsInterface::kGetEventsMaxBytes) {
+            break;  // the client pages on from the last seq it got
+        }
+        CXLMGR_ASSIGN(auto event, daemon::decode_event(stored));
+        writer.open_struct(MessageWriter::kEventStruct);
+        writer.event(event);
+        writer.close_struct();
+    }
+    writer.close_array();
+    return ok_status();
 }
 
 }  // namespace
@@ -44,15 +57,18 @@ void EventsInterface::start() {
 }
 
 void EventsInterface::emit(const std::vector<daemon::StoredEvent>& events) {
-    for (const auto& ev : events) {
-        auto t = to_tuple(ev);
-        if (!t.ok()) {
+    for (const auto& stored : events) {
+        auto event = daemon::decode_event(stored);
+        if (!event.ok()) {
             // Stored and retrievable; only this rendering failed (a record that does not decode).
-            log::error(context_.name, ": event ", ev.seq, " not signalled: ", t.error().message);
+            log::error(context_.name, ": event ", stored.seq,
+                       " not signalled: ", event.error().message);
             continue;
         }
         try {
-            std::apply([this](const auto&... v) { emitEvent(v...); }, *t);
+            sdbus::Signal signal = context_.object.createSignal(INTERFACE_NAME, "Event");
+            MessageWriter(signal).event(*event);
+            context_.object.emitSignal(signal);
         } catch (const sdbus::Error& e) {
             log::warning(context_.name, ": Event signal not sent: ", e.getMessage());
         }
@@ -72,20 +88,21 @@ void EventsInterface::overflows_changed(uint64_t total) {
 
 void EventsInterface::GetEvents(sdbus::Result<std::vector<EventTuple>>&& result, uint64_t since_seq,
                                 uint32_t max) {
+    // The reply is created here, on the D-Bus thread, from the call being handled; the journal
+    // thread writes it and the D-Bus thread sends it (docs/DBUS.md "Threading and lifetimes").
+    const sdbus::Message* message = context_.object.getCurrentlyProcessedMessage();
+    if (message == nullptr) {
+        result.returnError(make_dbus_error(Errc::Internal, "GetEvents outside of a call"));
+        return;
+    }
+    // The object hands a method's handler the call as a MethodCall.
+    const sdbus::MethodCall call = *static_cast<const sdbus::MethodCall*>(message);
     using Events = std::vector<daemon::StoredEvent>;
-    collector_->read(since_seq, max,
-                     context_.service.calls->defer<Events>(
-                         std::move(result), context_.subject(),
-                         [](Events&& events) -> Result<std::tuple<std::vector<EventTuple>>> {
-                             std::vector<EventTuple> out;
-                             out.reserve(events.size());
-                             for (const auto& ev : events) {
-                                 CXLMGR_ASSIGN(auto t, to_tuple(ev));
-                                 out.emplace_back(std::get<0>(t), std::get<1>(t), std::get<2>(t),
-                                                  std::get<3>(t), std::get<4>(t));
-                             }
-                             return std::tuple<std::vector<EventTuple>>(std::move(out));
-                         }));
+    collector_->read(
+        since_seq, std::min(max, kGetEventsMaxEvents),
+        context_.service.calls->defer_written<Events>(
+            std::move(result), context_.subject(), call.createReply(),
+            [](sdbus::Message& reply, Events&& events) { return write_page(reply, events); }));
 }
 
 void EventsInterface::Subscribe(sdbus::Result<sdbus::ObjectPath>&& result,

@@ -1,6 +1,7 @@
 // org.cxlmgr1.Events on a device object: the Event signal for every event the device's collector
 // stored (in sequence order: the collector hands them over in order and the Dispatcher keeps
-// it), GetEvents from the journal (read on the journal thread, answered deferred), Subscribe
+// it), GetEvents from the journal in bounded pages (read, decoded and written into the reply on
+// the journal thread; only created and sent on the D-Bus thread), Subscribe
 // (daemon-wide SubscriptionRegistry) and the Overflows property.
 //
 // The device registry creates the device's collector and stops it before the device is closed
@@ -9,6 +10,8 @@
 #pragma once
 
 #include <dbus/generated/Events_adaptor.h>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "daemon/event_collector.hpp"
@@ -26,6 +29,12 @@ public:
 
     // After finishRegistration(): installs the listener and starts collecting.
     void start();
+
+    // GetEvents answers at most this many events, whatever `max` asks (docs/DBUS.md), ...
+    static constexpr uint32_t kGetEventsMaxEvents = 1000;
+    // ... and adds no event once its reply's body has reached this many bytes, so that a page
+    // stays far below the system bus's 32 MiB message limit. Clients page on with `since`.
+    static constexpr size_t kGetEventsMaxBytes = 4 * 1024 * 1024;
 
 private:
     using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t,

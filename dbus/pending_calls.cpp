@@ -12,13 +12,47 @@ std::string describe_duration(std::chrono::milliseconds d) {
     return std::to_string(d.count()) + " ms";
 }
 
+void log_unsent(const std::string& subject, const sdbus::Error& e) {
+    log::warning(subject, ": could not send a D-Bus reply: ", e.getName(), ": ", e.getMessage());
+}
+
 }  // namespace
 
 PendingCalls::PendingCalls(boost::asio::io_context& io, std::shared_ptr<Dispatcher> dispatcher,
                            std::shared_ptr<BusLoop> loop, std::chrono::milliseconds guard)
     : io_(io), dispatcher_(std::move(dispatcher)), loop_(std::move(loop)), guard_(guard) {}
 
-void PendingCalls::add(uint64_t id, std::unique_ptr<Entry> entry) {
+ReplyInFlight::~ReplyInFlight() {
+    if (!reply_) {
+        return;
+    }
+    // Still holding the message: not on the D-Bus thread's path (see the class comment).
+    auto held = std::make_shared<Forgettable>(std::move(*reply_));
+    reply_.reset();  // a moved-from message holds nothing to release
+    Forgettable* raw = held.get();
+    auto release = [held = std::move(held)] {};
+    if (!dispatcher_->post(std::move(release))) {
+        raw->forget();
+    }
+}
+
+void ReplyInFlight::finish(bool send, const std::string& subject) {
+    if (!reply_) {
+        return;
+    }
+    if (send) {
+        try {
+            reply_->send();
+        } catch (const sdbus::Error& e) {
+            log_unsent(subject, e);
+        }
+    }
+    reply_.reset();
+}
+
+uint64_t PendingCalls::add(std::unique_ptr<Entry> entry, CallSubject subject) {
+    const uint64_t id = next_id_++;
+    entry->subject = std::move(subject);
     entry->guard = std::make_unique<boost::asio::steady_timer>(io_, guard_);
     entry->guard->async_wait([weak = weak_from_this(), id](const boost::system::error_code& ec) {
         auto self = weak.lock();
@@ -38,6 +72,7 @@ void PendingCalls::add(uint64_t id, std::unique_ptr<Entry> entry) {
         self->loop_->kick();
     });
     entries_.emplace(id, std::move(entry));
+    return id;
 }
 
 std::unique_ptr<PendingCalls::Entry> PendingCalls::take(uint64_t id) {
@@ -69,7 +104,7 @@ void PendingCalls::deliver(Entry& entry, const sdbus::Error& error) {
 }
 
 void PendingCalls::log_send_failure(const std::string& subject, const sdbus::Error& e) {
-    log::warning(subject, ": could not send a D-Bus reply: ", e.getName(), ": ", e.getMessage());
+    log_unsent(subject, e);
 }
 
 void PendingCalls::fail_all(const sdbus::Error& error) {

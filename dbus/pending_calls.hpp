@@ -10,6 +10,13 @@
 // device object was removed meanwhile; with Timeout when the guard expires (transports have
 // deadlines, so this only catches a lost callback; the late answer is then dropped); or with
 // the error given to fail_all() when the service stops.
+//
+// defer_written() is the variant for a reply whose body the daemon side writes (GetEvents'
+// pages, docs/DBUS.md "Threading and lifetimes"): the D-Bus thread creates the reply message,
+// the completion writes into it on the daemon's thread, and the D-Bus thread sends it. The
+// message is moved, never copied, between the two threads, and is only ever released on the
+// D-Bus thread (or, once the service is stopping, deliberately not released at all), because
+// an sd-bus message's reference count, and the bus reference each one holds, are not atomic.
 #pragma once
 
 #include <sdbus-c++/Error.h>
@@ -21,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -37,12 +45,15 @@ class Dispatcher {
 public:
     explicit Dispatcher(boost::asio::io_context& io) : io_(io) {}
 
+    // False (and `f` untouched) once closed.
     template <typename F>
-    void post(F&& f) {
+    bool post(F&& f) {
         std::lock_guard lock(mutex_);
-        if (!closed_) {
-            boost::asio::post(io_, std::forward<F>(f));
+        if (closed_) {
+            return false;
         }
+        boost::asio::post(io_, std::forward<F>(f));
+        return true;
     }
     void close() {
         std::lock_guard lock(mutex_);
@@ -53,6 +64,36 @@ private:
     std::mutex mutex_;
     boost::asio::io_context& io_;
     bool closed_ = false;
+};
+
+// A reply message in flight between the D-Bus thread and a daemon thread (defer_written). It
+// may be destroyed on any thread: if it still holds its message then (the daemon dropped the
+// completion unrun, or the hop back was refused), the message is handed to the D-Bus thread to
+// be released there; once the Dispatcher is closed (the service is going, perhaps its
+// connection with it), it is forgotten unreleased: a deliberate leak at shutdown rather than a
+// release racing the bus, or touching a connection that is gone.
+class ReplyInFlight {
+public:
+    ReplyInFlight(sdbus::MethodReply reply, std::shared_ptr<Dispatcher> dispatcher)
+        : reply_(std::in_place, std::move(reply)), dispatcher_(std::move(dispatcher)) {}
+    ReplyInFlight(const ReplyInFlight&) = delete;
+    ReplyInFlight& operator=(const ReplyInFlight&) = delete;
+    ~ReplyInFlight();
+
+    // The thread that holds the box exclusively (the daemon's while writing, then the D-Bus
+    // thread's).
+    sdbus::Message& message() { return *reply_; }
+    // D-Bus thread: sends (or, with `send` false, drops) the message and releases it.
+    void finish(bool send, const std::string& subject);
+
+private:
+    // Gives access to the message pointer so that it can be forgotten without a release.
+    struct Forgettable final : sdbus::MethodReply {
+        explicit Forgettable(sdbus::MethodReply&& r) : sdbus::MethodReply(std::move(r)) {}
+        void forget() { msg_ = nullptr; }
+    };
+    std::optional<Forgettable> reply_;
+    std::shared_ptr<Dispatcher> dispatcher_;
 };
 
 // What a call concerns: a name for messages and a token that expires when its object is
@@ -74,35 +115,63 @@ public:
     template <typename T, typename... Out, typename Convert>
     std::function<void(Result<T>)> defer(sdbus::Result<Out...>&& result, CallSubject subject,
                                          Convert convert) {
-        const uint64_t id = next_id_++;
-        auto entry = std::make_unique<Typed<Out...>>(std::move(result));
-        entry->subject = std::move(subject);
-        add(id, std::move(entry));
+        const uint64_t id =
+            add(std::make_unique<Typed<Out...>>(std::move(result)), std::move(subject));
         return [weak = weak_from_this(), dispatcher = dispatcher_, id,
                 convert = std::move(convert)](Result<T> outcome) {
             dispatcher->post([weak, id, convert, outcome = std::move(outcome)]() mutable {
+                if (auto self = weak.lock()) {
+                    self->finish(id, [&](Entry& entry) -> std::optional<Error> {
+                        if (!outcome.ok()) {
+                            return std::move(outcome).error();
+                        }
+                        auto reply = convert(std::move(outcome).value());
+                        if (!reply.ok()) {
+                            return std::move(reply).error();
+                        }
+                        self->deliver_values(static_cast<Typed<Out...>&>(entry), *reply);
+                        return std::nullopt;
+                    });
+                }
+            });
+        };
+    }
+
+    // D-Bus thread, inside the method's handler. Like defer, but the reply's body is written
+    // by the completion on the thread that calls it: `write(sdbus::Message&, T&&) -> Status`
+    // appends the reply's values to `reply` (created from the call being handled). Only the
+    // sending happens on the D-Bus thread. Errors (the daemon's, write's, DeviceGone, Timeout,
+    // stopping) answer through `result` as with defer, and the written reply is then dropped.
+    template <typename T, typename... Out, typename Write>
+    std::function<void(Result<T>)> defer_written(sdbus::Result<Out...>&& result,
+                                                 CallSubject subject, sdbus::MethodReply reply,
+                                                 Write write) {
+        const uint64_t id =
+            add(std::make_unique<Typed<Out...>>(std::move(result)), std::move(subject));
+        auto box = std::make_shared<ReplyInFlight>(std::move(reply), dispatcher_);
+        return [weak = weak_from_this(), dispatcher = dispatcher_, id, box = std::move(box),
+                write = std::move(write)](Result<T> outcome) {
+            Status written = outcome.ok()
+                                 ? write_reply(write, box->message(), std::move(outcome).value())
+                                 : Status(std::move(outcome).error());
+            // From here on the box is the D-Bus thread's (the post orders the writes before).
+            dispatcher->post([weak, id, box, written = std::move(written)] {
                 auto self = weak.lock();
                 if (!self) {
-                    return;
+                    return;  // the box's last owner hands its message back
                 }
-                auto taken = self->take(id);
-                if (!taken) {
-                    return;  // already answered (guard expired, service stopping)
-                }
-                auto& typed = static_cast<Typed<Out...>&>(*taken);
-                if (auto gone = self->gone_error(*taken)) {
-                    self->deliver(typed, *gone);
-                } else if (!outcome.ok()) {
-                    self->deliver(typed, to_dbus_error(outcome.error(), taken->subject.name));
-                } else {
-                    auto reply = convert(std::move(outcome).value());
-                    if (!reply.ok()) {
-                        self->deliver(typed, to_dbus_error(reply.error(), taken->subject.name));
-                    } else {
-                        self->deliver_values(typed, *reply);
+                bool sent = false;
+                self->finish(id, [&](Entry& entry) -> std::optional<Error> {
+                    if (!written.ok()) {
+                        return written.error();
                     }
+                    box->finish(true, entry.subject.name);
+                    sent = true;
+                    return std::nullopt;
+                });
+                if (!sent) {
+                    box->finish(false, "");  // answered otherwise: released here
                 }
-                self->loop_->kick();
             });
         };
     }
@@ -125,8 +194,33 @@ private:
         sdbus::Result<Out...> result;
     };
 
-    void add(uint64_t id, std::unique_ptr<Entry> entry);
+    // Keeps the entry under a new id, with its guard.
+    uint64_t add(std::unique_ptr<Entry> entry, CallSubject subject);
     std::unique_ptr<Entry> take(uint64_t id);
+    // D-Bus thread: ends call `id` unless it has ended already (guard, fail_all): with
+    // DeviceGone if its subject went, else as `answer(Entry&)` does: it answers and returns
+    // nothing, or returns the error to answer with. The one place a completion ends a call.
+    template <typename Answer>
+    void finish(uint64_t id, Answer&& answer) {
+        auto taken = take(id);
+        if (!taken) {
+            return;  // already answered (guard expired, service stopping)
+        }
+        if (auto gone = gone_error(*taken)) {
+            deliver(*taken, *gone);
+        } else if (std::optional<Error> failed = answer(*taken)) {
+            deliver(*taken, to_dbus_error(*failed, taken->subject.name));
+        }
+        loop_->kick();
+    }
+    template <typename Write, typename V>
+    static Status write_reply(Write& write, sdbus::Message& reply, V&& value) {
+        try {
+            return write(reply, std::forward<V>(value));
+        } catch (const sdbus::Error& e) {
+            return Error(Errc::Internal, "the reply could not be written: " + e.getMessage());
+        }
+    }
     [[nodiscard]] std::optional<sdbus::Error> gone_error(const Entry& entry) const;
     // Sending a reply throws sdbus::Error only when our own connection is broken; that is
     // logged (the BusLoop notices the broken connection) and the call is over either way.

@@ -1,20 +1,26 @@
 #include "dbus/values.hpp"
 
+#include <sdbus-c++/Message.h>
+
 #include <span>
 #include <string_view>
 #include <type_traits>
 #include <variant>
 
+#include "dbus/message_writer.hpp"
+
+// libsdbus-c++ 1.2.0 exports this (sdbus::Variant builds its messages with it) without declaring
+// it in its headers: a message on no bus, to write into and read back.
+namespace sdbus {
+PlainMessage createPlainMessage();
+}  // namespace sdbus
+
 namespace cxlmgr::dbus {
 namespace {
 
-// The contract's types (values.hpp): every unsigned field is t and every signed one x, however
-// narrow the field, so a client reads each key with one type.
+// The contract's types (values.hpp): every unsigned field is t, however narrow the field, so a
+// client reads each key with one type.
 sdbus::Variant unsigned_value(uint64_t v) {
-    return sdbus::Variant(v);
-}
-
-sdbus::Variant signed_value(int64_t v) {
     return sdbus::Variant(v);
 }
 
@@ -24,10 +30,6 @@ sdbus::Variant flag(bool v) {
 
 sdbus::Variant text(std::string_view v) {
     return sdbus::Variant(std::string(v));
-}
-
-sdbus::Variant bytes(std::span<const uint8_t> v) {
-    return sdbus::Variant(std::vector<uint8_t>(v.begin(), v.end()));
 }
 
 // An array with its element type, or av when it is empty.
@@ -89,57 +91,17 @@ struct CdatEntryToDict {
     }
 };
 
-void add_media_fields(VariantDict& d, const daemon::MediaEventFields& m) {
-    d["dpa"] = unsigned_value(m.dpa);
-    d["dpa_flags"] = unsigned_value(m.dpa_flags);
-    d["descriptor"] = unsigned_value(m.descriptor);
-    d["type"] = unsigned_value(m.type);
-    d["transaction_type"] = unsigned_value(m.transaction_type);
-    d["validity_flags"] = unsigned_value(m.validity_flags);
-    d["channel"] = unsigned_value(m.channel);
-    d["rank"] = unsigned_value(m.rank);
-}
-
-VariantDict record_to_dict(const daemon::EventRecord& record) {
-    const daemon::EventRecordHeader& h = record.header;
-    VariantDict d = {
-        {"uuid", text(h.uuid.to_string())},
-        {"length", unsigned_value(h.length)},
-        {"flags", unsigned_value(h.flags)},
-        {"severity", text(daemon::event_severity_name(h.severity()))},
-        {"permanent", flag((h.flags & daemon::kEventFlagPermanent) != 0)},
-        {"maintenance_needed", flag((h.flags & daemon::kEventFlagMaintenanceNeeded) != 0)},
-        {"performance_degraded", flag((h.flags & daemon::kEventFlagPerformanceDegraded) != 0)},
-        {"hardware_replacement_needed",
-         flag((h.flags & daemon::kEventFlagHardwareReplacementNeeded) != 0)},
-        {"handle", unsigned_value(h.handle)},
-        {"related_handle", unsigned_value(h.related_handle)},
-        {"timestamp", unsigned_value(h.timestamp)},
-        {"maintenance_op_class", unsigned_value(h.maintenance_op_class)},
-        {"maintenance_op_subclass", unsigned_value(h.maintenance_op_subclass)},
-        {"raw", bytes(record.raw)},
-    };
-    if (const auto* g = std::get_if<daemon::GeneralMediaEvent>(&record.body)) {
-        add_media_fields(d, g->media);
-        d["device"] = unsigned_value(g->device);
-        d["component_id"] = bytes(g->component_id);
-    } else if (const auto* r = std::get_if<daemon::DramEvent>(&record.body)) {
-        add_media_fields(d, r->media);
-        d["nibble_mask"] = unsigned_value(r->nibble_mask);
-        d["bank_group"] = unsigned_value(r->bank_group);
-        d["bank"] = unsigned_value(r->bank);
-        d["row"] = unsigned_value(r->row);
-        d["column"] = unsigned_value(r->column);
-        d["correction_mask"] = bytes(r->correction_mask);
-    } else if (const auto* m = std::get_if<daemon::MemoryModuleEvent>(&record.body)) {
-        d["device_event_type"] = unsigned_value(m->device_event_type);
-        // The health flags share names with the header's (maintenance_needed, ...) but tell the
-        // device's state rather than this event's: those get a health_ prefix.
-        for (auto& [key, value] : health_to_dict(m->health)) {
-            d[d.count(key) != 0 ? "health_" + key : key] = std::move(value);
-        }
-    }
-    return d;
+// What a MessageWriter writes, read back as a VariantDict: the writer is where those keys live.
+template <typename Write>
+VariantDict read_back(Write write) {
+    sdbus::PlainMessage message = sdbus::createPlainMessage();
+    MessageWriter writer(message);
+    write(writer);
+    message.seal();
+    message.rewind(true);
+    VariantDict dict;
+    message >> dict;
+    return dict;
 }
 
 }  // namespace
@@ -168,28 +130,7 @@ VariantDict identify_to_dict(const daemon::IdentifyInfo& i) {
 }
 
 VariantDict health_to_dict(const daemon::HealthInfo& h) {
-    const uint8_t as = h.additional_status;
-    return {
-        {"health_status", unsigned_value(h.health_status)},
-        {"media_status", unsigned_value(h.media_status)},
-        {"additional_status", unsigned_value(h.additional_status)},
-        {"life_used", unsigned_value(h.life_used)},
-        {"temperature", signed_value(h.temperature)},
-        {"dirty_shutdown_count", unsigned_value(h.dirty_shutdown_count)},
-        {"corrected_volatile_errors", unsigned_value(h.corrected_volatile_errors)},
-        {"corrected_persistent_errors", unsigned_value(h.corrected_persistent_errors)},
-        {"maintenance_needed", flag((h.health_status & daemon::kHealthMaintenanceNeeded) != 0)},
-        {"performance_degraded", flag((h.health_status & daemon::kHealthPerformanceDegraded) != 0)},
-        {"replacement_needed", flag((h.health_status & daemon::kHealthReplacementNeeded) != 0)},
-        {"capacity_degraded", flag((h.health_status & daemon::kHealthCapacityDegraded) != 0)},
-        {"media_status_name", text(daemon::media_status_name(h.media_status))},
-        // Additional status: life used in [1:0], temperature in [3:2], the corrected error
-        // thresholds in bits 4 and 5.
-        {"life_used_status", text(daemon::additional_status_level_name(as & 0x3))},
-        {"temperature_status", text(daemon::additional_status_level_name((as >> 2) & 0x3))},
-        {"corrected_volatile_error_threshold", flag((as & 0x10) != 0)},
-        {"corrected_persistent_error_threshold", flag((as & 0x20) != 0)},
-    };
+    return read_back([&h](MessageWriter& w) { w.health(h); });
 }
 
 VariantDict fw_info_to_dict(const daemon::FwInfo& i) {
@@ -219,12 +160,7 @@ std::vector<VariantDict> cdat_to_dicts(const daemon::CdatTable& table) {
 }
 
 VariantDict event_fields_to_dict(const daemon::DecodedEvent& event) {
-    if (const auto* overflow = std::get_if<daemon::OverflowFields>(&event.fields)) {
-        return {{"count", unsigned_value(overflow->count)},
-                {"first_overflow_timestamp", unsigned_value(overflow->first_overflow_timestamp)},
-                {"last_overflow_timestamp", unsigned_value(overflow->last_overflow_timestamp)}};
-    }
-    return record_to_dict(std::get<daemon::EventRecord>(event.fields));
+    return read_back([&event](MessageWriter& w) { w.event_fields(event); });
 }
 
 }  // namespace cxlmgr::dbus

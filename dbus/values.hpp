@@ -29,7 +29,8 @@ using VariantDict = std::map<std::string, sdbus::Variant>;
 // dc_event_log_size when the device reports it.
 VariantDict identify_to_dict(const daemon::IdentifyInfo& info);
 
-// Device.GetHealth: health_status, media_status, additional_status, life_used, temperature,
+// Device.GetHealth: written by MessageWriter::health (dbus/message_writer.hpp), read back here:
+// health_status, media_status, additional_status, life_used, temperature,
 // dirty_shutdown_count, corrected_volatile_errors, corrected_persistent_errors, and decoded
 // maintenance_needed, performance_degraded, replacement_needed, capacity_degraded,
 // media_status_name, life_used_status, temperature_status,
@@ -52,9 +53,10 @@ VariantDict fw_info_to_dict(const daemon::FwInfo& info);
 //   unknown: type_id, raw (the entry's bytes, its 4-byte common header included)
 std::vector<VariantDict> cdat_to_dicts(const daemon::CdatTable& table);
 
-// The `fields` of an Event (signal and GetEvents). A record: uuid, length, flags, severity,
-// permanent, maintenance_needed, performance_degraded, hardware_replacement_needed, handle,
-// related_handle, timestamp, maintenance_op_class, maintenance_op_subclass, raw (all 128
+// The `fields` of an Event (signal and GetEvents), as MessageWriter::event_fields writes them
+// into those messages (dbus/message_writer.hpp), read back here. A record: uuid, length, flags,
+// severity, permanent, maintenance_needed, performance_degraded, hardware_replacement_needed,
+// handle, related_handle, timestamp, maintenance_op_class, maintenance_op_subclass, raw (all 128
 // bytes); then per kind
 //   general-media / dram: dpa, dpa_flags, descriptor, type, transaction_type, validity_flags,
 //     channel, rank; general-media: device, component_id; dram: nibble_mask, bank_group, bank,

@@ -278,7 +278,31 @@ void TestBus::kill() {
     process_.wait(10s);
 }
 
-TestBus::TestBus(const std::filesystem::path& dir) {
+namespace {
+
+// system.conf's list, with the values it names as dbus-daemon's for the system bus.
+constexpr const char* kSystemBusLimits = R"(
+  <limit name="max_incoming_bytes">133169152</limit>
+  <limit name="max_incoming_unix_fds">64</limit>
+  <limit name="max_outgoing_bytes">133169152</limit>
+  <limit name="max_outgoing_unix_fds">64</limit>
+  <limit name="max_message_size">33554432</limit>
+  <limit name="max_message_unix_fds">16</limit>
+  <limit name="service_start_timeout">25000</limit>
+  <limit name="auth_timeout">5000</limit>
+  <limit name="pending_fd_timeout">150000</limit>
+  <limit name="max_completed_connections">2048</limit>
+  <limit name="max_incomplete_connections">64</limit>
+  <limit name="max_connections_per_user">256</limit>
+  <limit name="max_pending_service_starts">512</limit>
+  <limit name="max_names_per_connection">512</limit>
+  <limit name="max_match_rules_per_connection">512</limit>
+  <limit name="max_replies_per_connection">128</limit>
+)";
+
+}  // namespace
+
+TestBus::TestBus(const std::filesystem::path& dir, BusLimits limits) {
     const auto socket = dir / "bus";
     const auto config = dir / "bus.conf";
     {
@@ -296,8 +320,8 @@ TestBus::TestBus(const std::filesystem::path& dir) {
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
-  </policy>
-</busconfig>
+  </policy>)"
+            << (limits == BusLimits::SystemBus ? kSystemBusLimits : "\n") << R"(</busconfig>
 )";
         if (!out) {
             throw std::runtime_error("cannot write " + config.string());

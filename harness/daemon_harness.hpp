@@ -80,9 +80,16 @@ private:
 // in a world-accessible directory and its policy lets any Unix user connect, send, receive and
 // own names, so a test can call as nobody (the stock session configuration only admits the
 // bus owner's uid). The daemon's own policy decisions are thus the daemon's, not the bus's.
+//
+// Limits: dbus-daemon's built-in defaults, or (SystemBus) those of the system bus, as Debian's
+// /usr/share/dbus-1/system.conf states them (32 MiB messages, 127 MiB queued per connection,
+// ...), written out so that a test does not depend on dbus-daemon's defaults: a reply larger
+// than max_message_size makes the bus drop the sender's connection.
+enum class BusLimits { Default, SystemBus };
+
 class TestBus {
 public:
-    explicit TestBus(const std::filesystem::path& dir);
+    explicit TestBus(const std::filesystem::path& dir, BusLimits limits = BusLimits::Default);
     ~TestBus();
     TestBus(const TestBus&) = delete;
     TestBus& operator=(const TestBus&) = delete;

@@ -14,7 +14,7 @@ namespace cxlmgr::testing {
 
 void DaemonTest::SetUp() {
     dir_ = std::make_unique<TempDir>("cxlmgr-it");
-    bus_ = std::make_unique<TestBus>(dir_->path());
+    bus_ = std::make_unique<TestBus>(dir_->path(), bus_limits());
 }
 
 void DaemonTest::TearDown() {

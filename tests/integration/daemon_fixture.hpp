@@ -31,6 +31,8 @@ class DaemonTest : public ::testing::Test {
 protected:
     void SetUp() override;
     void TearDown() override;
+    // The limits of the test's private bus (daemon_harness.hpp); a fixture overrides this.
+    [[nodiscard]] virtual BusLimits bus_limits() const { return BusLimits::Default; }
 
     // Starts cxlmgrd on this test's bus and waits until it owns org.cxlmgr1; throws (ending
     // the test, with the daemon's log) otherwise.

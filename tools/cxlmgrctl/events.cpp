@@ -13,8 +13,8 @@ namespace cxlmgrctl {
 
 namespace {
 
-// Events per GetEvents call: a page stays far below the bus's message limit (an event is a few
-// hundred bytes with its raw record) while a long journal still takes few round trips.
+// Events asked per GetEvents call. The daemon may answer fewer (it bounds a page by count and by
+// bytes, docs/DBUS.md), so only an empty page ends the listing.
 constexpr uint32_t kPage = 1000;
 
 using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t, VariantMap>;
@@ -80,12 +80,12 @@ std::vector<EventData> read_events(sdbus::IConnection& bus, const std::string& p
     std::vector<EventData> out;
     for (;;) {
         std::vector<EventTuple> page = events.GetEvents(since, kPage);
+        if (page.empty()) {
+            return out;
+        }
         for (auto& e : page) {
             out.push_back({e.get<0>(), std::move(e.get<1>()), std::move(e.get<2>()), e.get<3>(),
                            std::move(e.get<4>())});
-        }
-        if (page.size() < kPage) {
-            return out;
         }
         since = out.back().seq;
     }
