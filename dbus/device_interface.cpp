@@ -1,19 +1,13 @@
 #include "dbus/device_interface.hpp"
 
-#include <cstdio>
-
+#include "common/hex.hpp"
+#include "dbus/message_writer.hpp"
 #include "dbus/values.hpp"
 
 namespace cxlmgr::dbus {
 namespace {
 
 using Dict = std::map<std::string, sdbus::Variant>;
-
-std::string hex16(uint16_t v) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "0x%04x", v);
-    return buf;
-}
 
 }  // namespace
 
@@ -62,17 +56,24 @@ void DeviceInterface::Identify(sdbus::Result<Dict>&& result) {
 }
 
 void DeviceInterface::GetHealth(sdbus::Result<Dict>&& result) {
-    auto& calls = *context_.service.calls;
-    context_.device->health(calls.defer<daemon::HealthInfo>(
-        std::move(result), context_.subject(),
-        [](daemon::HealthInfo&& health) -> Result<std::tuple<Dict>> {
-            return std::tuple<Dict>(health_to_dict(health));
+    auto call = current_call(context_.object);
+    if (!call) {
+        result.returnError(make_dbus_error(Errc::Internal, "GetHealth outside of a call"));
+        return;
+    }
+    // Written straight into the reply where the answer arrives (the device's strand), without
+    // a Variant tree; sent on the D-Bus thread (docs/DBUS.md "Threading and lifetimes").
+    context_.device->health(context_.service.calls->defer_written<daemon::HealthInfo>(
+        std::move(result), context_.subject(), call->createReply(),
+        [](sdbus::Message& reply, daemon::HealthInfo&& health) {
+            MessageWriter(reply).health(health);
+            return ok_status();
         }));
 }
 
 void DeviceInterface::Command(sdbus::Result<uint16_t, std::vector<uint8_t>>&& result,
                               uint16_t opcode, std::vector<uint8_t> input) {
-    const std::string method = "Command " + hex16(opcode);
+    const std::string method = "Command " + hex(opcode, 4);
     if (auto allowed = context_.authorize(Access::Privileged, method); !allowed.ok()) {
         result.returnError(to_dbus_error(allowed.error(), context_.name));
         return;
@@ -80,7 +81,7 @@ void DeviceInterface::Command(sdbus::Result<uint16_t, std::vector<uint8_t>>&& re
     if (!context_.service.allow_raw_writes && !cxl::command_is_read_only(opcode)) {
         result.returnError(make_dbus_error(
             Errc::PermissionDenied,
-            context_.name + ": opcode " + hex16(opcode) +
+            context_.name + ": opcode " + hex(opcode, 4) +
                 " may change the device or state cxlmgrd owns, and cxlmgrd runs without "
                 "--allow-raw-writes; only reading commands are passed through"));
         return;

@@ -90,18 +90,16 @@ void EventsInterface::GetEvents(sdbus::Result<std::vector<EventTuple>>&& result,
                                 uint32_t max) {
     // The reply is created here, on the D-Bus thread, from the call being handled; the journal
     // thread writes it and the D-Bus thread sends it (docs/DBUS.md "Threading and lifetimes").
-    const sdbus::Message* message = context_.object.getCurrentlyProcessedMessage();
-    if (message == nullptr) {
+    auto call = current_call(context_.object);
+    if (!call) {
         result.returnError(make_dbus_error(Errc::Internal, "GetEvents outside of a call"));
         return;
     }
-    // The object hands a method's handler the call as a MethodCall.
-    const sdbus::MethodCall call = *static_cast<const sdbus::MethodCall*>(message);
     using Events = std::vector<daemon::StoredEvent>;
     collector_->read(
         since_seq, std::min(max, kGetEventsMaxEvents),
         context_.service.calls->defer_written<Events>(
-            std::move(result), context_.subject(), call.createReply(),
+            std::move(result), context_.subject(), call->createReply(),
             [](sdbus::Message& reply, Events&& events) { return write_page(reply, events); }));
 }
 

@@ -3,7 +3,23 @@
 // device bytes ay, av for an empty array). No sdbus::Variant is built: each entry is appended
 // in place (openDictEntry / openVariant / operator<<), so a value costs its wire bytes only.
 //
-// These writers are where the keys live; dbus/values.cpp's *_to_dict read back what they write.
+// These writers are where the keys of events and health live:
+//   health (Device.GetHealth, and inside memory-module events): health_status, media_status,
+//     additional_status, life_used, temperature, dirty_shutdown_count,
+//     corrected_volatile_errors, corrected_persistent_errors, and decoded maintenance_needed,
+//     performance_degraded, replacement_needed, capacity_degraded, media_status_name,
+//     life_used_status, temperature_status, corrected_volatile_error_threshold,
+//     corrected_persistent_error_threshold.
+//   event fields (the Event signal and GetEvents): a record's uuid, length, flags, severity,
+//     permanent, maintenance_needed, performance_degraded, hardware_replacement_needed, handle,
+//     related_handle, timestamp, maintenance_op_class, maintenance_op_subclass, raw (all 128
+//     bytes); then per kind
+//       general-media / dram: dpa, dpa_flags, descriptor, type, transaction_type,
+//         validity_flags, channel, rank; general-media: device, component_id; dram:
+//         nibble_mask, bank_group, bank, row, column, correction_mask;
+//       memory-module: device_event_type and the health keys, those that collide with the keys
+//         above prefixed with health_ (health_maintenance_needed, health_performance_degraded).
+//     An overflow: count, first_overflow_timestamp, last_overflow_timestamp.
 //
 // Threads: writing touches only the message (sd-bus appends to an unsealed message without
 // touching its bus), so a message may be written on any thread that owns it exclusively. Who

@@ -3,6 +3,15 @@
 #include "common/log.hpp"
 
 namespace cxlmgr::dbus {
+
+std::optional<sdbus::MethodCall> current_call(sdbus::IObject& object) {
+    const sdbus::Message* message = object.getCurrentlyProcessedMessage();
+    if (message == nullptr) {
+        return std::nullopt;
+    }
+    // sdbus-c++ runs a method handler with the call as a MethodCall.
+    return *static_cast<const sdbus::MethodCall*>(message);
+}
 namespace {
 
 std::string describe_duration(std::chrono::milliseconds d) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <sdbus-c++/Error.h>
+#include <sdbus-c++/IObject.h>
 #include <sdbus-c++/MethodResult.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -95,6 +96,11 @@ private:
     std::optional<Forgettable> reply_;
     std::shared_ptr<Dispatcher> dispatcher_;
 };
+
+// The call the object's method handler is processing, as the MethodCall sdbus-c++ hands the
+// handler (a reply for defer_written is created from it). D-Bus thread, inside a method's
+// handler; nullopt anywhere else.
+std::optional<sdbus::MethodCall> current_call(sdbus::IObject& object);
 
 // What a call concerns: a name for messages and a token that expires when its object is
 // removed from the bus (then the call ends with DeviceGone).

@@ -7,14 +7,6 @@
 #include <type_traits>
 #include <variant>
 
-#include "dbus/message_writer.hpp"
-
-// libsdbus-c++ 1.2.0 exports this (sdbus::Variant builds its messages with it) without declaring
-// it in its headers: a message on no bus, to write into and read back.
-namespace sdbus {
-PlainMessage createPlainMessage();
-}  // namespace sdbus
-
 namespace cxlmgr::dbus {
 namespace {
 
@@ -91,19 +83,6 @@ struct CdatEntryToDict {
     }
 };
 
-// What a MessageWriter writes, read back as a VariantDict: the writer is where those keys live.
-template <typename Write>
-VariantDict read_back(Write write) {
-    sdbus::PlainMessage message = sdbus::createPlainMessage();
-    MessageWriter writer(message);
-    write(writer);
-    message.seal();
-    message.rewind(true);
-    VariantDict dict;
-    message >> dict;
-    return dict;
-}
-
 }  // namespace
 
 VariantDict identify_to_dict(const daemon::IdentifyInfo& i) {
@@ -127,10 +106,6 @@ VariantDict identify_to_dict(const daemon::IdentifyInfo& i) {
         d["dc_event_log_size"] = unsigned_value(*i.dc_event_log_size);
     }
     return d;
-}
-
-VariantDict health_to_dict(const daemon::HealthInfo& h) {
-    return read_back([&h](MessageWriter& w) { w.health(h); });
 }
 
 VariantDict fw_info_to_dict(const daemon::FwInfo& i) {
@@ -157,10 +132,6 @@ std::vector<VariantDict> cdat_to_dicts(const daemon::CdatTable& table) {
         out.push_back(std::move(d));
     }
     return out;
-}
-
-VariantDict event_fields_to_dict(const daemon::DecodedEvent& event) {
-    return read_back([&event](MessageWriter& w) { w.event_fields(event); });
 }
 
 }  // namespace cxlmgr::dbus

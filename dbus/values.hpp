@@ -29,14 +29,6 @@ using VariantDict = std::map<std::string, sdbus::Variant>;
 // dc_event_log_size when the device reports it.
 VariantDict identify_to_dict(const daemon::IdentifyInfo& info);
 
-// Device.GetHealth: written by MessageWriter::health (dbus/message_writer.hpp), read back here:
-// health_status, media_status, additional_status, life_used, temperature,
-// dirty_shutdown_count, corrected_volatile_errors, corrected_persistent_errors, and decoded
-// maintenance_needed, performance_degraded, replacement_needed, capacity_degraded,
-// media_status_name, life_used_status, temperature_status,
-// corrected_volatile_error_threshold, corrected_persistent_error_threshold.
-VariantDict health_to_dict(const daemon::HealthInfo& health);
-
 // Firmware.GetInfo: slot_count, active_slot, staged_slot, online_activation, slot_revisions.
 VariantDict fw_info_to_dict(const daemon::FwInfo& info);
 
@@ -52,18 +44,5 @@ VariantDict fw_info_to_dict(const daemon::FwInfo& info);
 //            entries (aa{sv}: port_x_id, port_y_id, latency_or_bandwidth)
 //   unknown: type_id, raw (the entry's bytes, its 4-byte common header included)
 std::vector<VariantDict> cdat_to_dicts(const daemon::CdatTable& table);
-
-// The `fields` of an Event (signal and GetEvents), as MessageWriter::event_fields writes them
-// into those messages (dbus/message_writer.hpp), read back here. A record: uuid, length, flags,
-// severity, permanent, maintenance_needed, performance_degraded, hardware_replacement_needed,
-// handle, related_handle, timestamp, maintenance_op_class, maintenance_op_subclass, raw (all 128
-// bytes); then per kind
-//   general-media / dram: dpa, dpa_flags, descriptor, type, transaction_type, validity_flags,
-//     channel, rank; general-media: device, component_id; dram: nibble_mask, bank_group, bank,
-//     row, column, correction_mask;
-//   memory-module: device_event_type and the GetHealth keys, those that collide with the keys
-//     above prefixed with health_ (health_maintenance_needed, health_performance_degraded).
-// An overflow: count, first_overflow_timestamp, last_overflow_timestamp.
-VariantDict event_fields_to_dict(const daemon::DecodedEvent& event);
 
 }  // namespace cxlmgr::dbus

@@ -1,11 +1,14 @@
-// The typed converters (dbus/values.hpp) give every reply exactly the keys, D-Bus types and
-// values of the v1 contract, which the replies used to get from the decoders' JSON renderings
-// mapped by the rules kept in json_reference.hpp. Both paths are run on the same sample values,
-// many of them spread over the fields' ranges, and must agree key for key.
+// The typed converters (dbus/values.hpp) and writers (dbus/message_writer.hpp) give every reply
+// exactly the keys, D-Bus types and values of the v1 contract, which the replies used to get
+// from the decoders' JSON renderings mapped by the rules kept in json_reference.hpp. Both paths
+// are run on the same sample values, many of them spread over the fields' ranges, and must agree
+// key for key. What a writer writes is read back from a message made by a connection to a
+// private bus (sd-bus makes messages only for an open bus); nothing is sent.
 #include "dbus/values.hpp"
 
 #include <gtest/gtest.h>
 
+#include <sdbus-c++/sdbus-c++.h>
 #include <random>
 
 #include "cxl/commands/firmware.hpp"
@@ -15,8 +18,10 @@
 #include "cxl/uuid.hpp"
 #include "daemon/event_journal.hpp"
 #include "dbus/json_variant.hpp"
+#include "dbus/message_writer.hpp"
 #include "doe/cdat.hpp"
 #include "tests/dbus/json_reference.hpp"
+#include "tests/support/private_bus.hpp"
 
 namespace cxlmgr::dbus {
 namespace {
@@ -70,6 +75,30 @@ std::string describe(const std::vector<VariantDict>& dicts) {
         out += "{" + describe(d) + "}\n";
     }
     return out;
+}
+
+// What `write` writes with a MessageWriter, read back as a dict.
+template <typename Write>
+VariantDict written(Write write) {
+    static testing::PrivateBus bus;
+    static auto connection = sdbus::createSessionBusConnectionWithAddress(bus.address());
+    static auto proxy = sdbus::createProxy(*connection, "org.cxlmgr1.Test", "/");
+    auto message = proxy->createMethodCall("org.cxlmgr1.Test", "M");
+    MessageWriter writer(message);
+    write(writer);
+    message.seal();
+    message.rewind(true);
+    VariantDict dict;
+    message >> dict;
+    return dict;
+}
+
+VariantDict health_to_dict(const daemon::HealthInfo& health) {
+    return written([&health](MessageWriter& w) { w.health(health); });
+}
+
+VariantDict event_fields_to_dict(const daemon::DecodedEvent& event) {
+    return written([&event](MessageWriter& w) { w.event_fields(event); });
 }
 
 // The old path: the decoder's JSON rendering through the reference rules.
