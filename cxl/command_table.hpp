@@ -199,7 +199,8 @@ inline constexpr std::array kCommandTable = {
     CommandSpec{opcode::kScanMedia,                        "Scan Media",                         exactly(0x11),  0,       Effect::Log | Effect::Background, kScanMediaBackgroundTimeout, kScanMediaExpected},
     CommandSpec{opcode::kGetScanMediaResults,              "Get Scan Media Results",             kNoInput,       0x20,    {}},
     CommandSpec{opcode::kSanitize,                         "Sanitize",                           kNoInput,       0,       Effect::Data | Effect::Security | Effect::Background, kMediaBackgroundTimeout, kMediaExpected},
-    CommandSpec{opcode::kSecureErase,                      "Secure Erase",                       kNoInput,       0,       Effect::Data | Effect::Security},
+    // Runs in the background on devices that take time to erase (QEMU 10 among them).
+    CommandSpec{opcode::kSecureErase,                      "Secure Erase",                       kNoInput,       0,       Effect::Data | Effect::Security | Effect::Background, kMediaBackgroundTimeout, kMediaExpected},
     CommandSpec{opcode::kMediaOperations,                  "Media Operations",                   at_least(8),    0,       Effect::Data | Effect::Background, kMediaBackgroundTimeout, kMediaExpected},
     CommandSpec{opcode::kGetSecurityState,                 "Get Security State",                 kNoInput,       4,       {}},
     // clang-format on

@@ -22,6 +22,9 @@ struct BackgroundTimingKey {
 constexpr BackgroundTimingKey kBackgroundTimingKeys[] = {
     {"transfer-fw", &MailboxTiming::transfer_fw_fixed},
     {"activate-fw", &MailboxTiming::activate_fw_fixed},
+    {"scan-media", &MailboxTiming::scan_media_fixed},
+    {"sanitize", &MailboxTiming::sanitize_fixed},
+    {"secure-erase", &MailboxTiming::secure_erase_fixed},
 };
 
 Error bad_timing(const std::string& key, const std::string& why) {
@@ -42,7 +45,7 @@ Status parse_background_us(const nlohmann::json& value, MailboxTiming& t) {
         if (it == std::end(kBackgroundTimingKeys)) {
             return bad_timing("background_us." + name,
                               "is not a background command of this device (transfer-fw, "
-                              "activate-fw)");
+                              "activate-fw, scan-media, sanitize, secure-erase)");
         }
         if (!us.is_number_integer() || us.get<int64_t>() < 0 ||
             us.get<int64_t>() > kMaxTiming / microseconds(1)) {
@@ -104,6 +107,29 @@ Result<MailboxOptions> MailboxOptions::parse(const nlohmann::json& mailbox) {
     MailboxOptions o;
     for (const auto& item : mailbox.items()) {
         const std::string& key = item.key();
+        if (key == "unsupported") {
+            const auto& list = item.value();
+            if (!list.is_array()) {
+                return Error(Errc::InvalidArgument,
+                             "emulated device description: 'mailbox.unsupported' must be an "
+                             "array of opcodes, e.g. [16896] for Get Health Info (0x4200)");
+            }
+            for (const auto& op : list) {
+                // Numbers from JSON text are unsigned; numbers built in code may be signed.
+                const bool known =
+                    op.is_number_integer() && (op.is_number_unsigned() || op.get<int64_t>() >= 0) &&
+                    op.get<uint64_t>() <= UINT16_MAX &&
+                    std::any_of(CommandSet::implemented().begin(), CommandSet::implemented().end(),
+                                [&op](uint16_t c) { return c == op.get<uint64_t>(); });
+                if (!known) {
+                    return Error(Errc::InvalidArgument,
+                                 "emulated device description: 'mailbox.unsupported' entry " +
+                                     op.dump() + " is not an opcode this device implements");
+                }
+                o.unsupported.insert(static_cast<uint16_t>(op.get<uint64_t>()));
+            }
+            continue;
+        }
         if (key != "abort_background") {
             return Error(Errc::InvalidArgument,
                          "emulated device description: 'mailbox." + key + "' is not a known key");
@@ -144,8 +170,39 @@ const std::vector<CommandSet::Command>& CommandSet::table() {
         {kSetTimestamp, kImmediatePolicyChange, 8, &CommandSet::set_timestamp},
         {kGetSupportedLogs, 0, 0, &CommandSet::get_supported_logs},
         {kGetLog, 0, 0x18, &CommandSet::get_log},
+        // Only reads; Set Feature changes the feature's value, a configuration (the patrol
+        // scrub control is the only changeable feature).
+        {kGetSupportedFeatures, 0, 8, &CommandSet::get_supported_features},
+        {kGetFeature, 0, 0x15, &CommandSet::get_feature},
+        {kSetFeature, kImmediateConfigChange, -1, &CommandSet::set_feature},
         {kIdentifyMemoryDevice, 0, 0, &CommandSet::identify_memory_device},
+        // Present only on devices with persistent capacity (partition info) or a label storage
+        // area (LSA): the specification makes them mandatory for persistent memory devices.
+        {kGetPartitionInfo, 0, 0, &CommandSet::get_partition_info},
+        {kGetLsa, 0, 8, &CommandSet::get_lsa},
+        {kSetLsa, kImmediateConfigChange | kImmediateDataChange, -1, &CommandSet::set_lsa},
         {kGetHealthInfo, 0, 0, &CommandSet::get_health_info},
+        {kGetAlertConfig, 0, 0, &CommandSet::get_alert_config},
+        {kSetAlertConfig, kImmediatePolicyChange, 0x0C, &CommandSet::set_alert_config},
+        {kGetPoisonList, 0, 0x10, &CommandSet::get_poison_list},
+        // Poisoning or clearing changes what reads of the media return, and the poison list.
+        {kInjectPoison, kImmediateDataChange | kImmediateLogChange, 8, &CommandSet::inject_poison},
+        {kClearPoison, kImmediateDataChange | kImmediateLogChange, 0x48, &CommandSet::clear_poison},
+        {kGetScanMediaCapabilities, 0, 0x10, &CommandSet::get_scan_media_capabilities},
+        // Scan Media adds what it finds to the poison list.
+        {kScanMedia, kImmediateLogChange | kBackgroundOperation | kRequestAbortSupported, 0x11,
+         &CommandSet::scan_media},
+        {kGetScanMediaResults, 0, 0, &CommandSet::get_scan_media_results},
+        // An aborted Sanitize leaves the media partly overwritten, which is still safe to
+        // abort; an aborted Secure Erase could leave some data under the old key and some
+        // under the new, so it cannot be aborted.
+        {kSanitize,
+         kImmediateDataChange | kSecurityStateChange | kBackgroundOperation |
+             kRequestAbortSupported,
+         0, &CommandSet::sanitize},
+        {kSecureErase, kImmediateDataChange | kSecurityStateChange | kBackgroundOperation, 0,
+         &CommandSet::secure_erase},
+        {kGetSecurityState, 0, 0, &CommandSet::get_security_state},
     };
     return kTable;
 }
@@ -165,10 +222,33 @@ CommandSet::CommandSet(DeviceContext& context, const MailboxTiming& timing,
       timing_(timing),
       options_(options),
       firmware_(std::move(firmware)),
-      events_(std::move(events)) {}
+      events_(std::move(events)) {
+    media_.lsa.assign(context_.description.lsa_size, 0);
+}
+
+const std::vector<uint16_t>& CommandSet::implemented() {
+    static const std::vector<uint16_t> kOpcodes = [] {
+        std::vector<uint16_t> v;
+        for (const auto& c : table()) {
+            v.push_back(c.opcode);
+        }
+        return v;
+    }();
+    return kOpcodes;
+}
 
 const CommandSet::Command* CommandSet::find(uint16_t opcode) const {
     if (opcode == opcode::kRequestAbortBackgroundOperation && !options_.abort_background) {
+        return nullptr;
+    }
+    if (options_.unsupported.count(opcode) != 0) {
+        return nullptr;
+    }
+    const auto& d = context_.description;
+    if (opcode == opcode::kGetPartitionInfo && d.persistent_capacity == 0) {
+        return nullptr;
+    }
+    if ((opcode == opcode::kGetLsa || opcode == opcode::kSetLsa) && d.lsa_size == 0) {
         return nullptr;
     }
     const auto& t = table();
@@ -182,7 +262,7 @@ uint16_t CommandSet::effects_of(const Command& command) const {
     if (command.opcode == opcode::kActivateFw && timing_.activate_fw_fixed.count() > 0) {
         e |= effect::kBackgroundOperation;
     }
-    if (!options_.abort_background) {
+    if (find(opcode::kRequestAbortBackgroundOperation) == nullptr) {
         e &= static_cast<uint16_t>(~effect::kRequestAbortSupported);
     }
     return e;
@@ -197,12 +277,19 @@ std::optional<uint16_t> CommandSet::effects(uint16_t opcode) const {
 }
 
 ReturnCode CommandSet::finish_background() {
+    if (media_.in_flight) {
+        return finish_media_operation();
+    }
     bool verify_fault =
         firmware_.in_flight_installs() && context_.faults.consume(Fault::FwVerifyFail);
     return firmware_.complete_in_flight(verify_fault);
 }
 
-void CommandSet::abort_background() {
+void CommandSet::abort_background(uint8_t percent) {
+    if (media_.in_flight) {
+        abort_media_operation(percent);
+        return;
+    }
     firmware_.abort_in_flight();
 }
 
@@ -260,6 +347,7 @@ void CommandSet::save_state(nlohmann::json& out, TimePoint now) const {
                      {"dirty_shutdown_count", health_.dirty_shutdown_count},
                      {"corrected_volatile_errors", health_.corrected_volatile_errors},
                      {"corrected_persistent_errors", health_.corrected_persistent_errors}};
+    out["media"] = media_.save();
 }
 
 namespace {
@@ -314,9 +402,18 @@ Status CommandSet::restore_state(const nlohmann::json& in, TimePoint now, nanose
         piece(in, "events", [&](const nlohmann::json& j) { return events.restore_state(j); }));
     CXLMGR_CHECK(
         piece(in, "health", [&](const nlohmann::json& j) { return restore_health(j, health); }));
+    MediaState media = media_;
+    if (in.contains("media")) {
+        CXLMGR_CHECK(piece(in, "media", [&](const nlohmann::json& j) -> Status {
+            CXLMGR_ASSIGN(media, MediaState::restore(j, context_.description.lsa_size,
+                                                     context_.description.poison_list_max));
+            return ok_status();
+        }));
+    }
     firmware_ = std::move(firmware);
     events_ = std::move(events);
     health_ = health;
+    media_ = std::move(media);
     return ok_status();
 }
 

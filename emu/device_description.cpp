@@ -76,6 +76,8 @@ Result<DeviceDescription> parse_device_description(const json& j) {
                                                  "volatile_capacity",
                                                  "persistent_capacity",
                                                  "lsa_size",
+                                                 "poison_list_max",
+                                                 "security_state",
                                                  "fw_revision",
                                                  "cdat",
                                                  "firmware",
@@ -112,7 +114,12 @@ Result<DeviceDescription> parse_device_description(const json& j) {
     if (d.total_capacity() == 0) {
         return bad("volatile_capacity/persistent_capacity", "must not both be zero");
     }
-    CXLMGR_CHECK(read_unsigned(j, "lsa_size", d.lsa_size));
+    CXLMGR_CHECK(read_unsigned(j, "lsa_size", d.lsa_size, 1u << 24));
+    CXLMGR_CHECK(read_unsigned(j, "poison_list_max", d.poison_list_max, 0xFFFFFF));
+    if (d.poison_list_max == 0) {
+        return bad("poison_list_max", "must be at least 1");
+    }
+    CXLMGR_CHECK(read_unsigned(j, "security_state", d.security_state, 0x3F));
     CXLMGR_CHECK(read_string(j, "fw_revision", d.fw_revision));
     if (d.fw_revision.size() > 16) {
         return bad("fw_revision", "must be at most 16 characters");

@@ -30,6 +30,11 @@ struct DeviceDescription {
     uint64_t volatile_capacity = kCapacityUnit;
     uint64_t persistent_capacity = 0;
     uint32_t lsa_size = 0;
+    // Identify Memory Device's poison list maximum: records beyond it overflow the list.
+    uint32_t poison_list_max = 256;
+    // Get Security State's flags (bit 2 locked, bit 3 frozen, ...); fixed, as the emulated
+    // device implements no passphrase commands.
+    uint32_t security_state = 0;
     std::string fw_revision = "EMU FW 1.0";
 
     nlohmann::json cdat = nlohmann::json::object();      // parsed by the DOE responder

@@ -9,7 +9,7 @@ constexpr std::array<std::string_view, static_cast<unsigned>(Fault::kCount)> kNa
     "mailbox-timeout", "mailbox-busy",      "mailbox-length-lie",
     "doe-busy",        "doe-error",         "doe-never-ready",
     "doe-length-lie",  "bad-cdat-checksum", "truncated-cdat-entry",
-    "fw-verify-fail",  "surprise-removal",
+    "fw-verify-fail",  "surprise-removal",  "sanitize-fail",
 };
 
 }  // namespace

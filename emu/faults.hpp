@@ -22,6 +22,7 @@ enum class Fault : unsigned {
     TruncatedCdatEntry,  // "truncated-cdat-entry": a CDAT entry is served shorter than it says
     FwVerifyFail,        // "fw-verify-fail": Transfer FW end fails verification
     SurpriseRemoval,     // "surprise-removal": every read returns all-ones, writes are dropped
+    SanitizeFail,        // "sanitize-fail": the next Sanitize/Secure Erase ends in Internal Error
     kCount,
 };
 

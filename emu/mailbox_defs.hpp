@@ -27,9 +27,13 @@ enum class ReturnCode : uint16_t {
     ActivationFailedRolledBack = 0x0C,
     ActivationFailedColdReset = 0x0D,
     InvalidHandle = 0x0E,
+    InvalidPhysicalAddress = 0x0F,
     Aborted = 0x12,  // a background operation ended by Request Abort Background Operation
+    InvalidSecurityState = 0x13,
     InvalidPayloadLength = 0x16,
     InvalidLog = 0x17,
+    UnsupportedFeatureVersion = 0x19,
+    UnsupportedFeatureSelectionValue = 0x1A,
     RequestAbortNotSupported = 0x20,  // the running background operation cannot be aborted
 };
 
@@ -47,8 +51,25 @@ inline constexpr uint16_t kGetTimestamp = 0x0300;
 inline constexpr uint16_t kSetTimestamp = 0x0301;
 inline constexpr uint16_t kGetSupportedLogs = 0x0400;
 inline constexpr uint16_t kGetLog = 0x0401;
+inline constexpr uint16_t kGetSupportedFeatures = 0x0500;
+inline constexpr uint16_t kGetFeature = 0x0501;
+inline constexpr uint16_t kSetFeature = 0x0502;
 inline constexpr uint16_t kIdentifyMemoryDevice = 0x4000;
+inline constexpr uint16_t kGetPartitionInfo = 0x4100;
+inline constexpr uint16_t kGetLsa = 0x4102;
+inline constexpr uint16_t kSetLsa = 0x4103;
 inline constexpr uint16_t kGetHealthInfo = 0x4200;
+inline constexpr uint16_t kGetAlertConfig = 0x4201;
+inline constexpr uint16_t kSetAlertConfig = 0x4202;
+inline constexpr uint16_t kGetPoisonList = 0x4300;
+inline constexpr uint16_t kInjectPoison = 0x4301;
+inline constexpr uint16_t kClearPoison = 0x4302;
+inline constexpr uint16_t kGetScanMediaCapabilities = 0x4303;
+inline constexpr uint16_t kScanMedia = 0x4304;
+inline constexpr uint16_t kGetScanMediaResults = 0x4305;
+inline constexpr uint16_t kSanitize = 0x4400;
+inline constexpr uint16_t kSecureErase = 0x4401;
+inline constexpr uint16_t kGetSecurityState = 0x4500;
 }  // namespace opcode
 
 // Command Effects Log effect bits.

@@ -189,7 +189,7 @@ void MailboxModel::complete_background() {
 
 void MailboxModel::abort_background(TimePoint at) {
     background_.final_percent = running_percent(at);
-    commands_->abort_background();
+    commands_->abort_background(background_.final_percent);
     background_.return_code = static_cast<uint16_t>(ReturnCode::Aborted);
     background_.running = false;
 }

@@ -55,7 +55,8 @@ TEST_F(BackgroundTest, PerCommandTimesAreParsedAndCheckedByName) {
         std::string names;
     };
     for (const Bad& bad : {
-             Bad{{{"background_us", {{"sanitize", 5}}}}, "'timing.background_us.sanitize'"},
+             Bad{{{"background_us", {{"media-operations", 5}}}},
+                 "'timing.background_us.media-operations'"},
              Bad{{{"background_us", {{"identify", 5}}}}, "'timing.background_us.identify'"},
              Bad{{{"background_us", {{"transfer-fw", -1}}}}, "'timing.background_us.transfer-fw'"},
              Bad{{{"background_us", {{"transfer-fw", "2s"}}}},
@@ -270,6 +271,60 @@ TEST_F(BackgroundTest, AnUntimedActivationStaysSynchronous) {
           {"firmware", {{"revisions", {"ONE", "TWO"}}}}});
     EXPECT_EQ(host->exec(kOpActivateFw, {0, 2}).rc, kRcSuccess);
     EXPECT_EQ(host->exec(kOpGetFwInfo).out[1] & 7, 2);
+}
+
+constexpr uint16_t kOpGetPoisonList = 0x4300, kOpInjectPoison = 0x4301, kOpScanMedia = 0x4304,
+                   kOpGetScanResults = 0x4305, kOpSanitize = 0x4400, kOpGetLsa = 0x4102;
+constexpr uint16_t kRcMediaDisabled = 0x07;
+
+std::vector<uint8_t> range_input(uint64_t dpa, uint64_t length, size_t size = 0x10) {
+    std::vector<uint8_t> in(size, 0);
+    put(in, 0, dpa, 8);
+    put(in, 8, length / 64, 8);
+    return in;
+}
+
+TEST_F(BackgroundTest, AnAbortedScanKeepsWhatItFoundAndWhereToRestart) {
+    open({{"timing", {{"background_us", {{"scan-media", 100000000}}}}}});  // 100 s
+    for (uint64_t dpa : {0x1000, 0x2000, 0x900000}) {
+        std::vector<uint8_t> in(8, 0);
+        put(in, 0, dpa, 8);
+        ASSERT_EQ(host->exec(kOpInjectPoison, in).rc, kRcSuccess);
+    }
+    ASSERT_EQ(host->exec(kOpScanMedia, range_input(0, 0x1000000, 0x11)).rc, kRcBgStarted);
+    auto list = host->exec(kOpGetPoisonList, range_input(0, 0x1000000));
+    ASSERT_EQ(list.rc, kRcSuccess);
+    EXPECT_EQ(list.out[0] & 0x4, 0x4) << "scan media in progress";
+    EXPECT_EQ(host->exec(kOpGetScanResults).rc, kRcBusy) << "no results while it runs";
+
+    clock.advance(std::chrono::seconds(50));  // half of 16 MiB: 8 MiB scanned
+    ASSERT_EQ(host->exec(kOpAbortBackground).rc, kRcSuccess);
+    EXPECT_FALSE(host->bg_running());
+    EXPECT_EQ(host->bg_return_code(), kRcAborted);
+    auto r = host->exec(kOpGetScanResults);
+    ASSERT_EQ(r.rc, kRcSuccess);
+    EXPECT_EQ(le(r.out, 0, 8), 0x800000u) << "restart where it stopped";
+    EXPECT_EQ(le(r.out, 8, 8), 0x800000u / 64) << "the rest of the range";
+    EXPECT_EQ(r.out[0x10] & 0x2, 0x2) << "stopped prematurely";
+    ASSERT_EQ(le(r.out, 0x12, 2), 2u) << "what lay in the scanned half";
+    EXPECT_EQ(le(r.out, 0x20, 8), 0x1000u | 3) << "DPA with its source (injected)";
+}
+
+TEST_F(BackgroundTest, TheMediaIsDisabledWhileASanitizeRuns) {
+    open({{"lsa_size", 256}, {"timing", {{"background_us", {{"sanitize", 10000000}}}}}});
+    ASSERT_EQ(host->exec(kOpSanitize).rc, kRcBgStarted);
+    EXPECT_EQ(host->exec(kOpGetPoisonList, range_input(0, 0x1000)).rc, kRcMediaDisabled);
+    EXPECT_EQ(host->exec(kOpGetLsa, {0, 0, 0, 0, 16, 0, 0, 0}).rc, kRcMediaDisabled);
+    EXPECT_EQ(host->exec(kOpIdentify).rc, kRcSuccess) << "commands off the media still run";
+    EXPECT_EQ(host->exec(kOpSanitize).rc, kRcBusy);
+    clock.advance(std::chrono::seconds(5));
+    EXPECT_TRUE(host->bg_running());
+    EXPECT_EQ(host->bg_percent(), 50);
+    clock.advance(std::chrono::seconds(5));
+    EXPECT_FALSE(host->bg_running());
+    EXPECT_EQ(host->bg_return_code(), kRcSuccess);
+    EXPECT_EQ(host->bg_status() & 0xFFFF, kOpSanitize);
+    EXPECT_EQ(host->exec(kOpGetPoisonList, range_input(0, 0x1000)).rc, kRcSuccess);
 }
 
 }  // namespace

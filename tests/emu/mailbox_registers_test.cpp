@@ -120,7 +120,7 @@ TEST_F(MailboxTest, AccessesOfOtherWidthsToRegistersAreIgnored) {
 
 TEST_F(MailboxTest, UnknownOpcodeIsUnsupported) {
     open();
-    auto r = host->exec(0x4401, std::vector<uint8_t>(16, 1));
+    auto r = host->exec(0x4F00, std::vector<uint8_t>(16, 1));
     EXPECT_EQ(r.rc, kRcUnsupported);
     EXPECT_EQ(r.out_length, 0u) << "unlike QEMU, no echo of the input length";
 }

@@ -323,5 +323,64 @@ TEST_F(StateFileTest, WithoutTheKeyNothingIsWritten) {
     EXPECT_NE(empty.create_error().find("'state_file'"), std::string::npos);
 }
 
+constexpr uint16_t kOpInjectPoison = 0x4301, kOpGetPoisonList = 0x4300, kOpSanitize = 0x4400,
+                   kOpSetLsa = 0x4103, kOpGetLsa = 0x4102, kOpSetAlertConfig = 0x4202,
+                   kOpGetAlertConfig = 0x4201;
+
+TEST_F(StateFileTest, ARunningSanitizeKeepsRunningInTheNextDevice) {
+    const json timing = {{"timing", {{"background_us", {{"sanitize", int64_t{3600} * 1000000}}}}}};
+    restart(timing);
+    ASSERT_EQ(host->exec(kOpSanitize).rc, kRcBgStarted);
+    clock.advance(std::chrono::minutes(30));
+    ASSERT_EQ(host->exec(kOpSetPolicy, {0, 0, 0, 0}).rc, kRcSuccess);  // saves: 30 min left
+
+    restart(timing);
+    EXPECT_TRUE(host->bg_running());
+    EXPECT_EQ(host->bg_status() & 0xFFFF, kOpSanitize);
+    EXPECT_EQ(host->bg_percent(), 50);
+    EXPECT_EQ(host->exec(kOpSanitize).rc, kRcBusy);
+    clock.advance(std::chrono::minutes(30));
+    EXPECT_FALSE(host->bg_running());
+    EXPECT_EQ(host->bg_return_code(), kRcSuccess);
+    EXPECT_EQ(host->bg_percent(), 100);
+}
+
+TEST_F(StateFileTest, PoisonLabelsAndAlertsOutliveTheDevice) {
+    const json extra = {{"lsa_size", 64}};
+    restart(extra);
+    std::vector<uint8_t> dpa(8, 0);
+    put(dpa, 0, 0x4000, 8);
+    ASSERT_EQ(host->exec(kOpInjectPoison, dpa).rc, kRcSuccess);
+    ASSERT_EQ(host->exec(kOpSetLsa, {4, 0, 0, 0, 0, 0, 0, 0, 0xAB, 0xCD}).rc, kRcSuccess);
+    // Life used warning at 50%, enabled.
+    ASSERT_EQ(host->exec(kOpSetAlertConfig, {1, 1, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0}).rc, kRcSuccess);
+
+    restart(extra);
+    std::vector<uint8_t> range(16, 0);
+    put(range, 8, 0x10000 / 64, 8);
+    auto list = host->exec(kOpGetPoisonList, range);
+    ASSERT_EQ(list.rc, kRcSuccess);
+    ASSERT_EQ(le(list.out, 0x0A, 2), 1u);
+    EXPECT_EQ(le(list.out, 0x20, 8) & ~uint64_t{0x3F}, 0x4000u);
+    auto lsa = host->exec(kOpGetLsa, {4, 0, 0, 0, 2, 0, 0, 0});
+    ASSERT_EQ(lsa.rc, kRcSuccess);
+    EXPECT_EQ(lsa.out, (std::vector<uint8_t>{0xAB, 0xCD}));
+    auto alerts = host->exec(kOpGetAlertConfig);
+    ASSERT_EQ(alerts.rc, kRcSuccess);
+    EXPECT_EQ(alerts.out[0], 1);
+    EXPECT_EQ(alerts.out[3], 50);
+}
+
+TEST_F(StateFileTest, AMediaOperationThatIsNotOneIsRefused) {
+    restart();
+    json state = file();
+    state["media"]["in_flight"] = {{"opcode", 0x4000}, {"dpa", 0}, {"length", 0}};
+    write_file(state.dump());
+    MailboxHost next(description(), clock);
+    EXPECT_NE(next.create_error().find("'media': 'in_flight' names opcode 16384"),
+              std::string::npos)
+        << next.create_error();
+}
+
 }  // namespace
 }  // namespace cxlmgr::emu::testing

@@ -7,11 +7,17 @@
 #include <cstdint>
 #include <span>
 
+#include "cxl/commands/alert_config.hpp"
 #include "cxl/commands/events.hpp"
+#include "cxl/commands/features.hpp"
 #include "cxl/commands/firmware.hpp"
 #include "cxl/commands/health.hpp"
 #include "cxl/commands/identify.hpp"
 #include "cxl/commands/logs.hpp"
+#include "cxl/commands/lsa.hpp"
+#include "cxl/commands/partition.hpp"
+#include "cxl/commands/poison.hpp"
+#include "cxl/commands/security.hpp"
 #include "cxl/commands/timestamp.hpp"
 #include "cxl/event_record.hpp"
 #include "cxl/return_code.hpp"
@@ -29,6 +35,62 @@ bool refused_properly(const Result<T>& r) {
 void check(bool condition) {
     if (!condition) {
         __builtin_trap();
+    }
+}
+
+// The health, poison, sanitize and feature commands' decoders (issue 18).
+void decode_care(ByteSpan in) {
+    if (auto r = decode_alert_config(in); r.ok()) {
+        (void)alert_config_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_partition_info(in); r.ok()) {
+        (void)partition_info_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_security_state(in); r.ok()) {
+        (void)security_state_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_poison_list(in); r.ok()) {
+        check(kPoisonListHeaderSize + r->records.size() * kMediaErrorRecordSize <= in.size());
+        (void)poison_list_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_scan_media_results(in); r.ok()) {
+        check(kScanMediaResultsHeaderSize + r->records.size() * kMediaErrorRecordSize <= in.size());
+        (void)scan_media_results_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_scan_media_capabilities(in); !r.ok()) {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_supported_features(in); r.ok()) {
+        check(kSupportedFeaturesHeaderSize + r->entries.size() * kFeatureEntrySize <= in.size());
+        (void)supported_features_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_patrol_scrub(in); r.ok()) {
+        (void)patrol_scrub_to_json(*r).dump();
+    } else {
+        check(refused_properly(r));
+    }
+    const auto length = static_cast<uint32_t>(in.empty() ? 0 : in[0]);
+    if (auto r = decode_lsa(in, length); r.ok()) {
+        check(r->size() == length);
+    } else {
+        check(refused_properly(r));
+    }
+    if (auto r = decode_feature_data(in, static_cast<uint16_t>(length)); r.ok()) {
+        check(r->size() == length);
+    } else {
+        check(refused_properly(r));
     }
 }
 
@@ -95,6 +157,7 @@ void decode_all(ByteSpan in) {
     } else {
         check(refused_properly(r));
     }
+    decode_care(in);
 }
 
 }  // namespace
