@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_options.hpp"
 #include "bench/events_bench_clients.hpp"
 #include "bench/percentiles.hpp"
 #include "emu/firmware_image.hpp"
@@ -281,26 +282,14 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
     Options o;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string arg = argv[i];
-        const long long value = std::atoll(argv[i + 1]);
-        if (arg == "--image-mib" && value >= 1 && value <= 64) {
-            o.image_mib = static_cast<uint64_t>(value);
-        } else if (arg == "--part-us" && value >= 0 && value <= 1000000) {
-            o.part_us = static_cast<uint64_t>(value);
-        } else if (arg == "--events" && (value == 0 || value == 1)) {
-            o.events = value == 1;
-        } else if (arg == "--cancels" && value >= 1 && value <= 100) {
-            o.cancels = static_cast<int>(value);
-        } else {
-            std::cerr << "usage: background_bench [--image-mib 1..64] [--part-us 0..1000000] "
-                         "[--cancels 1..100] [--events 0|1]\n";
-            return 2;
-        }
-    }
-    if (argc % 2 == 0) {
-        std::cerr << "usage: background_bench [--image-mib 1..64] [--part-us 0..1000000] "
-                     "[--cancels 1..100] [--events 0|1]\n";
+    if (!cxlmgr::bench::parse_numeric_options(
+            argc, argv,
+            {{"--image-mib", 1, 64, [&](double v) { o.image_mib = static_cast<uint64_t>(v); }},
+             {"--part-us", 0, 1000000, [&](double v) { o.part_us = static_cast<uint64_t>(v); }},
+             {"--cancels", 1, 100, [&](double v) { o.cancels = static_cast<int>(v); }},
+             {"--events", 0, 1, [&](double v) { o.events = v != 0; }}},
+            "background_bench [--image-mib 1..64] [--part-us 0..1000000] [--cancels 1..100] "
+            "[--events 0|1]")) {
         return 2;
     }
     try {

@@ -41,6 +41,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/bench_options.hpp"
 #include "bench/events_bench_clients.hpp"
 #include "bench/events_bench_stats.hpp"
 #include "daemon/event_journal.hpp"
@@ -354,26 +355,16 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
     Options options;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string arg = argv[i];
-        const double value = std::atof(argv[i + 1]);
-        if (arg == "--events" && value >= 10) {
-            options.events = static_cast<uint64_t>(value);
-        } else if (arg == "--rate" && value > 0) {
-            options.rate = value;
-        } else if (arg == "--capacity" && value >= 1 && value <= 4096) {
-            options.capacity = static_cast<unsigned>(value);
-        } else if (arg == "--payload" && value >= 256 && value <= 1048576) {
-            options.payload = static_cast<unsigned>(value);  // the daemon checks power of two
-        } else {
-            std::cerr << "usage: events_bench [--events N>=10] [--rate R] [--capacity 1..4096] "
-                         "[--payload BYTES]\n";
-            return 2;
-        }
-    }
-    if (argc % 2 == 0) {
-        std::cerr << "usage: events_bench [--events N>=10] [--rate R] [--capacity 1..4096] "
-                     "[--payload BYTES]\n";
+    // The daemon checks that the payload is a power of two.
+    if (!cxlmgr::bench::parse_numeric_options(
+            argc, argv,
+            {{"--events", 10, 1e9, [&](double v) { options.events = static_cast<uint64_t>(v); }},
+             {"--rate", 0, 1e9, [&](double v) { options.rate = v; }},
+             {"--capacity", 1, 4096,
+              [&](double v) { options.capacity = static_cast<unsigned>(v); }},
+             {"--payload", 256, 1048576,
+              [&](double v) { options.payload = static_cast<unsigned>(v); }}},
+            "events_bench [--events N>=10] [--rate R] [--capacity 1..4096] [--payload BYTES]")) {
         return 2;
     }
     try {

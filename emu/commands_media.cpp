@@ -56,6 +56,19 @@ std::optional<ReturnCode> read_range(std::span<const uint8_t> in, uint64_t capac
     return std::nullopt;
 }
 
+// Inject and Clear Poison name one granule of the media: aligned, and on the device.
+std::optional<ReturnCode> granule_address(std::span<const uint8_t> in, uint64_t capacity,
+                                          uint64_t& dpa) {
+    dpa = load_le(in, 0, 8);
+    if (dpa % kGranule != 0) {
+        return ReturnCode::InvalidInput;
+    }
+    if (dpa >= capacity) {
+        return ReturnCode::InvalidPhysicalAddress;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 bool CommandSet::media_disabled() const {
@@ -139,12 +152,9 @@ CommandOutcome CommandSet::inject_poison(std::span<const uint8_t> in, TimePoint 
     if (media_disabled()) {
         return {ReturnCode::MediaDisabled, {}, {}};
     }
-    const uint64_t dpa = load_le(in, 0, 8);
-    if (dpa % kGranule != 0) {
-        return {ReturnCode::InvalidInput, {}, {}};
-    }
-    if (dpa >= context_.description.total_capacity()) {
-        return {ReturnCode::InvalidPhysicalAddress, {}, {}};
+    uint64_t dpa = 0;
+    if (auto rc = granule_address(in, context_.description.total_capacity(), dpa)) {
+        return {*rc, {}, {}};
     }
     add_poison(dpa, kSourceInjected, now);
     return {ReturnCode::Success, {}, {}};
@@ -156,12 +166,9 @@ CommandOutcome CommandSet::clear_poison(std::span<const uint8_t> in, TimePoint) 
     if (media_disabled()) {
         return {ReturnCode::MediaDisabled, {}, {}};
     }
-    const uint64_t dpa = load_le(in, 0, 8);
-    if (dpa % kGranule != 0) {
-        return {ReturnCode::InvalidInput, {}, {}};
-    }
-    if (dpa >= context_.description.total_capacity()) {
-        return {ReturnCode::InvalidPhysicalAddress, {}, {}};
+    uint64_t dpa = 0;
+    if (auto rc = granule_address(in, context_.description.total_capacity(), dpa)) {
+        return {*rc, {}, {}};
     }
     std::vector<PoisonRecord> kept;
     for (const auto& r : media_.poison) {

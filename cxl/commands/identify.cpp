@@ -5,18 +5,18 @@ namespace {
 
 constexpr const CommandSpec& kSpec = command_spec(opcode::kIdentifyMemoryDevice);
 
-// A capacity field in 256 MiB units that would not fit 64 bits in bytes is a broken device.
-Result<uint64_t> capacity_bytes(ByteSpan out, size_t offset, std::string_view field) {
+}  // namespace
+
+Result<uint64_t> capacity_bytes(ByteSpan out, size_t offset, std::string_view command,
+                                std::string_view field) {
     const uint64_t units = u64_at(out, offset);
     if (units > UINT64_MAX / kCapacityUnitBytes) {
-        return Error(Errc::DeviceError, std::string(kSpec.name) + " reports a " +
-                                            std::string(field) + " of " + hex(units) +
+        return Error(Errc::DeviceError, std::string(command) + " reports a " + std::string(field) +
+                                            " of " + hex(units) +
                                             " x 256 MiB, which overflows 64 bits");
     }
     return units * kCapacityUnitBytes;
 }
-
-}  // namespace
 
 Command<IdentifyInfo> identify_memory_device() {
     return make_command<IdentifyInfo>(kSpec, {}, decode_identify);
@@ -26,10 +26,13 @@ Result<IdentifyInfo> decode_identify(ByteSpan out) {
     CXLMGR_CHECK(check_min_length(out, kIdentifyOutputSize, kSpec.name));
     IdentifyInfo info;
     info.fw_revision = ascii_field(out.subspan(0, 16));
-    CXLMGR_ASSIGN(info.total_capacity, capacity_bytes(out, 0x10, "total capacity"));
-    CXLMGR_ASSIGN(info.volatile_capacity, capacity_bytes(out, 0x18, "volatile capacity"));
-    CXLMGR_ASSIGN(info.persistent_capacity, capacity_bytes(out, 0x20, "persistent capacity"));
-    CXLMGR_ASSIGN(info.partition_align, capacity_bytes(out, 0x28, "partition alignment"));
+    CXLMGR_ASSIGN(info.total_capacity, capacity_bytes(out, 0x10, kSpec.name, "total capacity"));
+    CXLMGR_ASSIGN(info.volatile_capacity,
+                  capacity_bytes(out, 0x18, kSpec.name, "volatile capacity"));
+    CXLMGR_ASSIGN(info.persistent_capacity,
+                  capacity_bytes(out, 0x20, kSpec.name, "persistent capacity"));
+    CXLMGR_ASSIGN(info.partition_align,
+                  capacity_bytes(out, 0x28, kSpec.name, "partition alignment"));
     info.info_event_log_size = u16_at(out, 0x30);
     info.warning_event_log_size = u16_at(out, 0x32);
     info.failure_event_log_size = u16_at(out, 0x34);

@@ -15,6 +15,12 @@ inline constexpr size_t kIdentifyOutputSize =
     command_spec(opcode::kIdentifyMemoryDevice).min_output;
 inline constexpr uint64_t kCapacityUnitBytes = 256ull << 20;
 
+// The little-endian count of 256 MiB units at `offset` of `command`'s output, in bytes; a count
+// that would not fit 64 bits in bytes is a broken device (DeviceError naming the command and
+// `field`). Identify and Get Partition Info both report capacities this way.
+Result<uint64_t> capacity_bytes(ByteSpan out, size_t offset, std::string_view command,
+                                std::string_view field);
+
 struct IdentifyInfo {
     std::string fw_revision;
     uint64_t total_capacity = 0;  // bytes

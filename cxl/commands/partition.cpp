@@ -7,16 +7,6 @@ namespace {
 
 constexpr const CommandSpec& kSpec = command_spec(opcode::kGetPartitionInfo);
 
-Result<uint64_t> capacity(ByteSpan out, size_t offset, std::string_view field) {
-    const uint64_t units = u64_at(out, offset);
-    if (units > UINT64_MAX / kCapacityUnitBytes) {
-        return Error(Errc::DeviceError, std::string(kSpec.name) + " reports a " +
-                                            std::string(field) + " of " + hex(units) +
-                                            " x 256 MiB, which overflows 64 bits");
-    }
-    return units * kCapacityUnitBytes;
-}
-
 }  // namespace
 
 Command<PartitionInfo> get_partition_info() {
@@ -26,10 +16,13 @@ Command<PartitionInfo> get_partition_info() {
 Result<PartitionInfo> decode_partition_info(ByteSpan out) {
     CXLMGR_CHECK(check_min_length(out, kPartitionInfoSize, kSpec.name));
     PartitionInfo p;
-    CXLMGR_ASSIGN(p.active_volatile, capacity(out, 0x00, "active volatile capacity"));
-    CXLMGR_ASSIGN(p.active_persistent, capacity(out, 0x08, "active persistent capacity"));
-    CXLMGR_ASSIGN(p.next_volatile, capacity(out, 0x10, "next volatile capacity"));
-    CXLMGR_ASSIGN(p.next_persistent, capacity(out, 0x18, "next persistent capacity"));
+    CXLMGR_ASSIGN(p.active_volatile,
+                  capacity_bytes(out, 0x00, kSpec.name, "active volatile capacity"));
+    CXLMGR_ASSIGN(p.active_persistent,
+                  capacity_bytes(out, 0x08, kSpec.name, "active persistent capacity"));
+    CXLMGR_ASSIGN(p.next_volatile, capacity_bytes(out, 0x10, kSpec.name, "next volatile capacity"));
+    CXLMGR_ASSIGN(p.next_persistent,
+                  capacity_bytes(out, 0x18, kSpec.name, "next persistent capacity"));
     return p;
 }
 

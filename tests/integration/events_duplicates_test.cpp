@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 
-#include "dbus/generated/Events_proxy.h"
 #include "tests/integration/daemon_fixture.hpp"
 #include "tests/integration/expected.hpp"
 #include "tests/support/eventually.hpp"
@@ -20,32 +19,21 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// GetEvents only; signals are not this test's business.
-class EventsReader final : public sdbus::ProxyInterfaces<org::cxlmgr1::Events_proxy> {
-public:
-    EventsReader(sdbus::IConnection& connection, std::string path)
-        : ProxyInterfaces(connection, "org.cxlmgr1", std::move(path)) {
-        registerProxy();
-    }
-    ~EventsReader() { unregisterProxy(); }
-
-    struct Stored {
-        uint64_t seq;
-        uint64_t timestamp;
-        json fields;
-    };
-    std::vector<Stored> all() {
-        std::vector<Stored> out;
-        for (const auto& e : GetEvents(0, 1000)) {
-            out.push_back({e.get<0>(), e.get<3>(), to_json(e.get<4>())});
-        }
-        return out;
-    }
-
-private:
-    void onEvent(const uint64_t&, const std::string&, const std::string&, const uint64_t&,
-                 const VariantMap&) override {}
+struct Stored {
+    uint64_t seq;
+    uint64_t timestamp;
+    json fields;
 };
+
+// The device's stored events (one page holds them all here).
+std::vector<Stored> all_events(sdbus::IConnection& connection) {
+    EventsCalls events(connection, device_path("emu0"));
+    std::vector<Stored> out;
+    for (const auto& e : events.GetEvents(0, 1000)) {
+        out.push_back({e.get<0>(), e.get<3>(), to_json(e.get<4>())});
+    }
+    return out;
+}
 
 class EventsDuplicatesTest : public DaemonTest {
 protected:
@@ -81,8 +69,7 @@ TEST_F(EventsDuplicatesTest, RecordsWithRestartedHandlesAndTimestampZeroAreAllKe
     std::map<uint64_t, uint64_t> first_handles;  // dpa -> handle
     {
         auto conn = connect();
-        EventsReader events(*conn, device_path("emu0"));
-        auto stored = events.all();
+        auto stored = all_events(*conn);
         ASSERT_EQ(stored.size(), 3u);
         for (const auto& e : stored) {
             first_handles[e.fields["dpa"].get<uint64_t>()] = e.fields["handle"].get<uint64_t>();
@@ -97,8 +84,7 @@ TEST_F(EventsDuplicatesTest, RecordsWithRestartedHandlesAndTimestampZeroAreAllKe
     }
     ASSERT_TRUE(eventually([&] { return informational_log_empty(); }, 20s)) << again.log();
     auto conn = connect();
-    EventsReader events(*conn, device_path("emu0"));
-    auto stored = events.all();
+    auto stored = all_events(*conn);
     std::multiset<uint64_t> dpas;
     std::set<uint64_t> seqs;
     std::set<uint64_t> second_handles;

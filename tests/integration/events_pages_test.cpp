@@ -20,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr uint64_t kEvents = 100000;  // the journal's default bound
-constexpr size_t kPageLimit = 1000;   // docs/DBUS.md "GetEvents pages"
+constexpr size_t kPageLimit = 256;    // docs/DBUS.md "GetEvents pages"
 
 using EventTuple = sdbus::Struct<uint64_t, std::string, std::string, uint64_t,
                                  std::map<std::string, sdbus::Variant>>;
