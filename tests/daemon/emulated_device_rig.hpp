@@ -52,7 +52,7 @@ struct EmulatedDeviceTest : ::testing::Test {
     std::shared_ptr<emu::Type3Device> model;
     ScratchDir dir;
 
-    void open(emu::DeviceDescription description) {
+    void open(emu::DeviceDescription description, ManagedDeviceOptions options = {}) {
         DeviceSpec spec;
         spec.emulated = std::move(description);
         auto opened = open_device(spec);
@@ -60,7 +60,7 @@ struct EmulatedDeviceTest : ::testing::Test {
         model = opened->emulator;
         std::promise<Result<std::shared_ptr<ManagedDevice>>> p;
         ManagedDevice::async_open(
-            arbiter, std::move(opened).value(), {},
+            arbiter, std::move(opened).value(), options,
             [&](Result<std::shared_ptr<ManagedDevice>> r) { p.set_value(std::move(r)); });
         auto r = p.get_future().get();
         ASSERT_TRUE(r.ok()) << r.error().describe();

@@ -13,6 +13,7 @@
 #include "cxl/return_code.hpp"
 #include "emu/event_records.hpp"
 #include "emu/type3_device.hpp"
+#include "tests/daemon/emulated_device_rig.hpp"
 #include "tests/support/eventually.hpp"
 
 namespace cxlmgr::daemon {
@@ -36,32 +37,7 @@ struct Waiter {
     }
 };
 
-struct DeviceRig : ::testing::Test {
-    Arbiter arbiter{2};
-    std::shared_ptr<ManagedDevice> device;
-    std::shared_ptr<emu::Type3Device> model;
-
-    void open(emu::DeviceDescription desc, ManagedDeviceOptions options = {}) {
-        DeviceSpec spec;
-        spec.emulated = std::move(desc);
-        auto opened = open_device(spec);
-        ASSERT_TRUE(opened.ok()) << opened.error().describe();
-        model = opened->emulator;
-        Waiter<std::shared_ptr<ManagedDevice>> w;
-        ManagedDevice::async_open(arbiter, std::move(opened).value(), options, w.callback());
-        auto r = w.get();
-        ASSERT_TRUE(r.ok()) << r.error().describe();
-        device = *r;
-    }
-    void TearDown() override {
-        if (device) {
-            std::promise<void> drained;
-            device->close([&] { drained.set_value(); });
-            drained.get_future().wait();
-        }
-        arbiter.shutdown();
-    }
-};
+using DeviceRig = testing::EmulatedDeviceTest;
 
 struct ManagedDeviceTest : DeviceRig {
     void SetUp() override {
